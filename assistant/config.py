@@ -1,0 +1,62 @@
+"""Settings: every default in one place, built once at the edge and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from assistant.errors import InputError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+RETRIEVERS = ("hybrid", "dense", "keyword")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the library needs to know; the CLI and the app build one and pass it down.
+
+    ``model``, ``chunk_tokens`` and ``chunk_overlap`` shape the index and are recorded in
+    its manifest; the rest are query-time settings.
+    """
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    batch_size: int = 32
+    k: int = 5
+    max_question_chars: int = 2000
+    retriever: str = "hybrid"
+    candidates: int = 50
+    w_keyword: float = 0.5
+    w_dense: float = 0.3
+    w_sentence: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.retriever not in RETRIEVERS:
+            raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
+        for name in ("chunk_tokens", "batch_size", "k", "max_question_chars", "candidates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise InputError(
+                f"chunk_overlap must be at least 0 and less than chunk_tokens "
+                f"({self.chunk_tokens}), got {self.chunk_overlap}"
+            )
+        if self.chunk_tokens > 254:
+            raise InputError(
+                f"chunk_tokens must be at most 254 so that no chunk is truncated by the model "
+                f"(it reads 256 word pieces, two of them special), got {self.chunk_tokens}"
+            )
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed; unknown names are refused."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)

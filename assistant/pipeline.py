@@ -1,0 +1,72 @@
+"""The one entry point the CLI, the app and the tests use: open an index, ask questions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.config import Settings
+from assistant.embedding import Encoder, SentenceTransformerEncoder
+from assistant.retrieval import Retriever, clean_question
+from assistant.store import Index, Staleness, load_index
+from assistant.types import Answer, Passage
+
+
+@dataclass(frozen=True)
+class Response:
+    """The response to one question: the answer (None when abstaining) and ranked passages.
+
+    When ``answer`` is None the passages are the nearest matches, shown as weak matches.
+    """
+
+    question: str
+    passages: list[Passage]
+    answer: Answer | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer.to_dict() if self.answer else None,
+            "passages": [p.to_dict() for p in self.passages],
+            "notices": list(self.notices),
+        }
+
+
+class Assistant:
+    """A loaded index with its model, ready to answer; load it once per process."""
+
+    def __init__(self, index: Index, encoder: Encoder, settings: Settings) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+        self.retriever = Retriever(index, encoder, settings)
+
+    @classmethod
+    def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
+        """Load the index of ``settings.index_dir`` and the model it was built with.
+
+        Raises IndexMissingError, IndexMismatchError or IndexCorruptError.
+        """
+        index = load_index(settings.index_dir, settings.model)
+        encoder = encoder or SentenceTransformerEncoder(index.model, settings.batch_size)
+        return cls(index, encoder, settings)
+
+    def staleness(self) -> Staleness:
+        """How the corpus on disk differs from the loaded index."""
+        return self.index.staleness(self.settings.corpus_dir)
+
+    def ask(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None) -> Response:
+        """Ranked passages for ``question``. Raises InputError for an empty question or bad k."""
+        return self.ask_many([question], k=k, doc_ids=doc_ids)[0]
+
+    def ask_many(self, questions: list[str], *, k: int | None = None,
+                 doc_ids: list[str] | None = None) -> list[Response]:
+        """Like ``ask`` for several questions, embedding them in one batch."""
+        cleaned = [clean_question(q, self.settings.max_question_chars)[0] for q in questions]
+        vectors = self.encoder.encode(cleaned)
+        responses = []
+        for question, vector in zip(questions, vectors):
+            retrieval = self.retriever.retrieve(question, k=k, doc_ids=doc_ids, vector=vector)
+            responses.append(Response(retrieval.question, retrieval.passages, retrieval.notices))
+        return responses

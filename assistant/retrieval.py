@@ -1,0 +1,214 @@
+"""Question -> ranked Passages: dense (FAISS) and keyword (BM25) retrieval, fused.
+
+Each candidate chunk gets three signals: BM25 over chunks (divided by the best BM25 score),
+the chunk's cosine similarity to the question, and the best cosine similarity of one of its
+sentences (sentence vectors are precomputed at index time). The dense signals are min-max
+scaled over the candidates and the three are blended with the weights in Settings, tuned
+on the development sets (bench/README.md). Overlapping chunks of one document are merged
+into one passage, so results never repeat each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+from assistant.config import Settings
+from assistant.embedding import Encoder
+from assistant.errors import InputError
+from assistant.keyword import KeywordIndex
+from assistant.store import Index
+from assistant.types import Passage, source_link
+
+_KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage and the signals behind it."""
+
+    passage: Passage
+    chunks: tuple[int, ...]
+    dense: float
+    keyword: float
+    sentence: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What one search found: ranked hits, the query vector and the sentence similarities."""
+
+    question: str
+    vector: np.ndarray
+    hits: list[Hit]
+    sentence_scores: dict[int, float]
+    keyword_max: float
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def passages(self) -> list[Passage]:
+        return [hit.passage for hit in self.hits]
+
+
+def clean_question(question: str, limit: int) -> tuple[str, list[str]]:
+    """The question stripped and cut to ``limit`` characters, with a notice if it was cut.
+
+    Raises InputError for an empty question.
+    """
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, got {type(question).__name__}")
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question).strip()
+    if not text:
+        raise InputError("the question is empty: type a question about the documents")
+    notices = []
+    if len(text) > limit:
+        text = text[:limit]
+        notices.append(f"the question was longer than {limit} characters and was cut to that length")
+    return text, notices
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.ones_like(values) if high > 0 else np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+class Retriever:
+    """Ranks the passages of one loaded index for a question."""
+
+    def __init__(self, index: Index, encoder: Encoder, settings: Settings) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+        self.chunk_vectors = index.faiss.reconstruct_n(0, index.faiss.ntotal)
+        self.keyword = KeywordIndex([index.chunk(i).text for i in range(len(index))])
+        rows = index.sentence_rows
+        starts, ends = rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
+        chunks = index.chunk_rows
+        self.chunk_sentences = np.stack(
+            [
+                np.searchsorted(ends, chunks[:, 0] * _KEY + chunks[:, 1], side="right"),
+                np.searchsorted(starts, chunks[:, 0] * _KEY + chunks[:, 2], side="left"),
+            ],
+            axis=1,
+        )
+
+    def sentences_in(self, doc_no: int, start: int, end: int) -> range:
+        """Numbers of the sentences overlapping ``[start, end)`` of document ``doc_no``."""
+        rows = self.index.sentence_rows
+        lo = np.searchsorted(rows[:, 0] * _KEY + rows[:, 2], doc_no * _KEY + start, side="right")
+        hi = np.searchsorted(rows[:, 0] * _KEY + rows[:, 1], doc_no * _KEY + end, side="left")
+        return range(int(lo), int(hi))
+
+    def retrieve(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None,
+                 vector: np.ndarray | None = None) -> Retrieval:
+        """Rank passages for ``question``; ``doc_ids`` restricts the search to those documents.
+
+        Raises InputError for an empty question, a bad ``k`` or an unknown document id.
+        """
+        settings = self.settings
+        k = settings.k if k is None else k
+        if not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be at least 1, got {k!r}")
+        text, notices = clean_question(question, settings.max_question_chars)
+        allowed = self._allowed_chunks(doc_ids)
+        if vector is None:
+            vector = self.encoder.encode([text])[0]
+        n = min(max(settings.candidates, 2 * k), len(self.index))
+
+        keyword = self.keyword.scores(text)
+        if allowed is not None:
+            keyword = np.where(allowed, keyword, 0.0)
+        keyword_max = float(keyword.max()) if len(keyword) else 0.0
+        candidates = set(self._dense_top(vector, n, allowed).tolist())
+        if settings.retriever != "dense" and keyword_max > 0:
+            top = np.argpartition(-keyword, min(n, len(keyword) - 1))[:n]
+            candidates |= {int(i) for i in top if keyword[i] > 0}
+        ids = np.fromiter(sorted(candidates), dtype=np.int64)
+        dense = self.chunk_vectors[ids] @ vector
+        kw = keyword[ids] / keyword_max if keyword_max > 0 else np.zeros(len(ids), np.float32)
+        sentence_scores: dict[int, float] = {}
+        best_sentence = np.zeros(len(ids), np.float32)
+        for j, chunk_no in enumerate(ids):
+            lo, hi = self.chunk_sentences[chunk_no]
+            if hi > lo:
+                sims = self.index.sentence_vectors[lo:hi] @ vector
+                sentence_scores.update(zip(range(int(lo), int(hi)), sims.tolist()))
+                best_sentence[j] = sims.max()
+        if settings.retriever == "dense":
+            fused = dense
+        elif settings.retriever == "keyword":
+            fused = kw
+        else:
+            fused = (settings.w_keyword * kw + settings.w_dense * _minmax(dense)
+                     + settings.w_sentence * _minmax(best_sentence))
+        order = np.argsort(-fused, kind="stable")
+        hits = self._merge([(int(ids[j]), float(fused[j]), float(dense[j]), float(kw[j]), float(best_sentence[j]))
+                            for j in order], k)
+        return Retrieval(text, vector, hits, sentence_scores, keyword_max, notices)
+
+    def _allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:
+        if not doc_ids:
+            return None
+        numbers = {doc.doc_id: i for i, doc in enumerate(self.index.documents)}
+        unknown = [d for d in doc_ids if d not in numbers]
+        if unknown:
+            raise InputError(f"unknown document id(s): {', '.join(unknown)}")
+        return np.isin(self.index.chunk_rows[:, 0], [numbers[d] for d in doc_ids])
+
+    def _dense_top(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+        if allowed is None:
+            return self.index.search(vector, n)[1]
+        selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+        _, ids = self.index.faiss.search(vector.reshape(1, -1).astype(np.float32), n,
+                                         params=faiss.SearchParameters(sel=selector))
+        return ids[0][ids[0] >= 0]
+
+    def _merge(self, ranked: list[tuple[int, float, float, float, float]], k: int) -> list[Hit]:
+        """Turn ranked chunks into at most ``k`` passages, merging overlapping neighbours."""
+        limit = 2 * max(int(r[2] - r[1]) for r in self.index.chunk_rows) if len(self.index) else 0
+        groups: list[dict] = []
+        for chunk_no, score, dense, kw, sent in ranked:
+            if len(groups) >= k:
+                break
+            doc_no, start, end = (int(x) for x in self.index.chunk_rows[chunk_no])
+            for group in groups:
+                if group["doc"] != doc_no:
+                    continue
+                overlap = min(end, group["end"]) - max(start, group["start"])
+                if overlap <= 0:
+                    continue
+                merged = max(end, group["end"]) - min(start, group["start"])
+                if merged <= limit:
+                    group["start"], group["end"] = min(start, group["start"]), max(end, group["end"])
+                    group["chunks"].append(chunk_no)
+                    break
+                if overlap >= (end - start) / 2:
+                    break
+            else:
+                groups.append({"doc": doc_no, "start": start, "end": end, "chunks": [chunk_no],
+                               "score": score, "dense": dense, "kw": kw, "sent": sent})
+        hits = []
+        for rank, group in enumerate(groups, start=1):
+            doc = self.index.documents[group["doc"]]
+            passage = Passage(
+                rank=rank,
+                doc_id=doc.doc_id,
+                title=doc.metadata.title,
+                source=doc.source,
+                start=group["start"],
+                end=group["end"],
+                text=doc.text[group["start"] : group["end"]],
+                score=round(group["score"], 6),
+                author=doc.metadata.author,
+                date=doc.metadata.date,
+                page=doc.page_at(group["start"]),
+                link=source_link(doc.doc_id, group["start"], group["end"]),
+            )
+            hits.append(Hit(passage, tuple(group["chunks"]), group["dense"], group["kw"], group["sent"]))
+        return hits

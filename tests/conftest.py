@@ -1,0 +1,112 @@
+"""Shared fixtures: a deterministic fake encoder for fast tests, the real model once per session."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+SHARED = REPO.parent / "shared"
+
+
+class FakeEncoder:
+    """Bag of hashed words: deterministic, fast, shares words -> similar vectors."""
+
+    name = "fake-encoder"
+    dimension = 64
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def encode(self, texts: list[str], *, progress: bool = False, desc: str = "") -> np.ndarray:
+        self.encoded.extend(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF with one line of text per page (Helvetica)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
+        content_no = len(objects)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                       f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content_no} 0 R >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(pages)} >>"
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def make_docx(path: Path, paragraphs: list[str], title: str = "") -> None:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = title
+    for text in paragraphs:
+        document.add_paragraph(text)
+    document.save(str(path))
+
+
+@pytest.fixture
+def mini_corpus(tmp_path: Path) -> Path:
+    """A small corpus of every format, with a repeated sentence and typographic quotes."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+    (corpus / "report.pdf").write_bytes(make_pdf(["Page one mentions the amber lantern.",
+                                                  "Page two mentions the violet harbour."]))
+    make_docx(corpus / "memo.docx", ["Memo about the budget.", "The budget grew by 7 percent in 2023."],
+              title="Budget Memo")
+    return corpus
+
+
+@pytest.fixture
+def fake_settings(tmp_path: Path, mini_corpus: Path) -> Settings:
+    return Settings(corpus_dir=mini_corpus, index_dir=tmp_path / "index", model="fake-encoder",
+                    chunk_tokens=20, chunk_overlap=4)
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    """The packaged all-MiniLM-L6-v2, loaded once for the whole session."""
+    from assistant.embedding import SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder()
+    encoder.model  # noqa: B018 - load now, once
+    return encoder
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
+    """The seed corpus indexed with the real model, shared by the tests that only read it."""
+    from assistant.store import build_index
+
+    root = tmp_path_factory.mktemp("seed")
+    settings = Settings(corpus_dir=REPO / "corpus", index_dir=root / "index")
+    build_index(settings, real_encoder)
+    return settings
