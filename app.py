@@ -1,22 +1,54 @@
-"""Serve the assistant in the browser: `python app.py` (or `make run`)."""
+"""Serve the assistant in the browser: `python app.py` (or `make run`).
+
+Settings come from the environment: ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL,
+ASSISTANT_HOST (default 127.0.0.1), ASSISTANT_PORT (default 7860), and ASSISTANT_PASSWORD
+with ASSISTANT_USER (default "assistant") to ask for a login. `demo` is the Gradio app and
+`app` the ASGI app with the source view (`uvicorn app:app` works too).
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
 
-from assistant.config import Settings
-from assistant.pipeline import Assistant
-from assistant.ui import build_demo
+# Nothing is downloaded at run time: no model hub, no Gradio telemetry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from pathlib import Path  # noqa: E402
+
+from assistant.config import DEFAULT_MODEL, Settings  # noqa: E402
+from assistant.errors import AssistantError  # noqa: E402
+from assistant.pipeline import Assistant  # noqa: E402
+from assistant.ui import build_demo, create_app, exposure_warning, serve  # noqa: E402
+
+HOST = os.environ.get("ASSISTANT_HOST", "127.0.0.1")
+PORT = int(os.environ.get("ASSISTANT_PORT", "7860"))
+PASSWORD = os.environ.get("ASSISTANT_PASSWORD")
+AUTH = (os.environ.get("ASSISTANT_USER", "assistant"), PASSWORD) if PASSWORD else None
 
 settings = Settings(
     corpus_dir=Path(os.environ.get("ASSISTANT_CORPUS", "corpus")),
     index_dir=Path(os.environ.get("ASSISTANT_INDEX", "index")),
+    model=os.environ.get("ASSISTANT_MODEL", DEFAULT_MODEL),
 )
 
 if __name__ == "__main__":
-    demo = build_demo(Assistant.open(settings))
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=os.environ.get("ASSISTANT_HOST", "127.0.0.1"),
-        server_port=int(os.environ.get("ASSISTANT_PORT", "7860")),
-    )
+    warning = exposure_warning(HOST, AUTH)
+    if warning:
+        print(warning, file=sys.stderr)
+
+try:
+    assistant = Assistant.open(settings)  # the model and index load once per process
+except AssistantError as exc:
+    if __name__ == "__main__":
+        sys.exit(f"error: {exc}")
+    raise
+
+demo = build_demo(assistant)
+app = create_app(demo, assistant, auth=AUTH, host=HOST, port=PORT)
+
+if __name__ == "__main__":
+    print(f"Serving on http://{HOST}:{PORT}  (Ctrl+C to stop)", file=sys.stderr)
+    serve(app, HOST, PORT)

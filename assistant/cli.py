@@ -136,7 +136,9 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
 @click.option("--doc", "doc_ids", multiple=True, help="Only search this document id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_json: bool) -> None:
-    """Ask a question; prints the best passages with their places in the sources.
+    """Ask a question; prints the answer sentence and the best passages, each with its place.
+
+    When the sources don't appear to answer, says so and shows the nearest passages.
 
     \b
     Example:
@@ -148,38 +150,165 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     if as_json:
         _print_json(response.to_dict())
         return
+    answer = response.answer
+    if answer:
+        click.secho(f"Answer (confidence {answer.confidence:.2f}):", bold=True)
+        click.echo(f"  “{answer.text}”")
+        click.echo(f"  — {_citation(answer)}\n")
+        click.secho("Passages:", bold=True)
+    else:
+        click.secho("The sources don't appear to answer this. Nearest passages (weak matches):", bold=True)
     for p in response.passages:
-        click.secho(f"[{p.rank}] {p.title} ({p.doc_id}, chars {p.start}-{p.end}, score {p.score:.3f})", bold=True)
+        click.secho(f"[{p.rank}] {_citation(p)}, score {p.score:.3f}", bold=True)
         click.echo(p.text.strip() + "\n")
+
+
+def _citation(item: Any) -> str:
+    """Title, author, date, page and span of an answer or passage, for the terminal."""
+    parts = [item.title, item.author, item.date, f"p. {item.page}" if item.page else None,
+             f"{item.doc_id} chars {item.start}-{item.end}"]
+    return ", ".join(str(part) for part in parts if part)
 
 
 @main.command("eval")
 @common_options
-@click.argument("questions", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--k", default=10, show_default=True, type=click.IntRange(min=1), help="Passages per question.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write one JSON result per question here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def evaluate(settings: Settings, questions: Path, k: int, out: Path | None, as_json: bool) -> None:
-    """Run a question set (JSONL) and print hit@1/3/5/10 and MRR@10.
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the per-question results here (JSONL; CSV when the name ends in .csv).")
+@click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write results.jsonl/.csv, summary.json, timing.json, report.md and hit_at_k.png here.")
+@click.option("--skip-invalid", is_flag=True, help="Go on without the invalid lines instead of stopping.")
+@click.option("--compare", nargs=2, type=click.Path(path_type=Path), metavar="A B",
+              help="Compare two results files (or report folders) question by question instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON on stdout.")
+def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | None, report_dir: Path | None,
+             skip_invalid: bool, compare: tuple[Path, Path] | None, as_json: bool) -> None:
+    """Run a question set (JSONL or CSV) and score it, or compare two runs.
 
     \b
-    Each line: {"id", "question", "answers": [...], "sources": [doc ids]};
-    empty "answers" marks a question the corpus does not answer.
-    Example:
-      assistant eval ../shared/eval/seed-questions-dev.jsonl --out results.jsonl
+    JSONL lines: {"id", "question", "answers": [...], "sources": [doc ids], ...};
+    CSV columns: id,question,answers,sources with several values separated by |.
+    Empty answers mark a question the corpus does not answer; other fields are kept.
+    Examples:
+      assistant eval questions.jsonl --report-dir runs/base --json
+      assistant eval questions.csv --out results.jsonl --skip-invalid
+      assistant eval --compare runs/base runs/new/results.jsonl
     """
-    from assistant import evaluation
+    from assistant import evaluation, report
 
-    items = evaluation.load_questions(questions)
+    if compare:
+        if questions:
+            raise click.UsageError("give either QUESTIONS or --compare A B, not both")
+        from assistant.compare import compare_files, compare_text
+
+        comparison = compare_files(*compare)
+        if as_json:
+            _print_json(comparison)
+        else:
+            click.echo(compare_text(comparison))
+        return
+    if questions is None:
+        raise click.UsageError("give a question set (QUESTIONS) or --compare A B")
+
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="Evaluating", unit="question", file=sys.stderr)
+        bar.update(done - bar.n)
+
     assistant = _open(settings)
-    results, summary = evaluation.run(
-        items, lambda group: assistant.ask_many([q.question for q in group], k=k), progress=not as_json
-    )
+    try:
+        run = evaluation.evaluate_file(questions, assistant, report_dir, k=k, on_progress=progress,
+                                       skip_invalid=skip_invalid)
+    finally:
+        if bar is not None:
+            bar.close()
+    for problem in run.skipped:
+        _warn(f"skipped {problem}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
+        text = report.results_csv(run.rows) if out.suffix.lower() == ".csv" else report.results_jsonl(run.rows)
+        out.write_text(text, encoding="utf-8", newline="")
     if as_json:
-        _print_json(summary)
+        _print_json({**run.summary, "latency_ms": run.timing["latency_ms"], "stamp": run.stamp,
+                     "files": {name: str(path) for name, path in run.files.items()}})
         return
-    for key, value in summary.items():
-        click.echo(f"{key:12} {value}")
+    click.echo(report.summary_text(run.summary, run.timing))
+    if run.files:
+        click.echo(f"report: {run.files['report']}")
+
+
+@main.command()
+@common_options
+@click.argument("text", required=False)
+@click.option("--file", "path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              help="Read the quote from this UTF-8 file (- for stdin); it may span lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the check as JSON.")
+def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool) -> None:
+    """Check a quote against the sources: verbatim, altered or absent, and where.
+
+    \b
+    Prints the verdict, a similarity score (1.0 for verbatim) and every match with its
+    document and character span. For an altered quote a word diff marks
+    [-source words-] the quote changed or left out and {+quote words+} it changed or added.
+    An ellipsis (... or [...]) marks elided words. Quotes need at least 4 words.
+    Exit code 0 for any verdict, 2 for an error.
+    Examples:
+      assistant quote "Kim's comments have been edited and condensed for clarity."
+      assistant quote --file quote.txt --json
+    """
+    from assistant.errors import InputError
+
+    if (text is None) == (path is None):
+        raise InputError("give the quote either as TEXT or with --file PATH, not both or neither")
+    if path is not None:
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the quote from {path}: {exc}") from exc
+    check = _open(settings).check_quote(text)
+    for notice in check.notices:
+        _warn(notice)
+    if as_json:
+        _print_json(check.to_dict())
+        return
+    click.secho(f"{check.verdict} (score {check.score:.3f})", bold=True)
+    for number, match in enumerate(check.matches, start=1):
+        how = "exact" if match.exact else (
+            "after normalising " + ", ".join(match.normalizations) if match.normalizations else "closest span")
+        click.secho(f"[{number}] {match.title} ({match.doc_id}, chars {match.start}-{match.end}, {how})", bold=True)
+        for part in match.parts:
+            click.echo(f"    part chars {part.start}-{part.end}: "
+                       f"{_shorten(match.text[part.start - match.start : part.end - match.start])}")
+        if match.diff:
+            click.echo("    " + _word_diff(match.diff))
+        else:
+            click.echo("    " + _shorten(" ".join(match.text.split()), 400))
+    if check.verdict == "absent":
+        click.echo("No close passage in the sources. Nearest passages, for context only (not matches):")
+        for p in check.nearest:
+            click.echo(f"  - {p.title} ({p.doc_id}, chars {p.start}-{p.end}): {_shorten(' '.join(p.text.split()))}")
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit // 2 - 2] + " … " + text[-(limit // 2 - 2) :]
+
+
+def _word_diff(diff: Any) -> str:
+    """The diff of a QuoteMatch as one line: [-source-]{+quote+}, long equal runs shortened."""
+    out = []
+    for d in diff:
+        source, said = " ".join(d.source.split()), " ".join(d.quote.split())
+        tail = " " if (d.source or d.quote)[-1:].isspace() else ""
+        if d.op == "equal":
+            out.append(_shorten(source, 120) + tail)
+            continue
+        deleted = click.style(f"[-{source}-]", fg="red") if source else ""
+        added = click.style(f"{{+{said}+}}", fg="green") if said else ""
+        out.append(deleted + added + tail)
+    return "".join(out).strip()

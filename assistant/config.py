@@ -29,9 +29,10 @@ class Settings:
     max_question_chars: int = 2000
     retriever: str = "hybrid"
     candidates: int = 50
-    w_keyword: float = 0.5
-    w_dense: float = 0.3
-    w_sentence: float = 0.2
+    w_keyword: float = 0.4
+    w_dense: float = 0.2
+    w_sentence: float = 0.4
+    abstain_below: float = 0.5
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -40,6 +41,8 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not 0.0 <= self.abstain_below <= 1.0:
+            raise InputError(f"abstain_below must be between 0 and 1, got {self.abstain_below!r}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise InputError(
                 f"chunk_overlap must be at least 0 and less than chunk_tokens "

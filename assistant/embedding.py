@@ -79,7 +79,7 @@ class SentenceTransformerEncoder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text``, not counting the model's special tokens."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def encode(self, texts: list[str], *, progress: bool = False, desc: str = "Embedding") -> np.ndarray:
         """Unit-length float32 vectors, one row per text; a progress bar on stderr if asked."""

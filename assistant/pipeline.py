@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.answer import AnswerExtractor
 from assistant.config import Settings
 from assistant.embedding import Encoder, SentenceTransformerEncoder
 from assistant.retrieval import Retriever, clean_question
@@ -41,6 +42,7 @@ class Assistant:
         self.encoder = encoder
         self.settings = settings
         self.retriever = Retriever(index, encoder, settings)
+        self.extractor = AnswerExtractor(self.retriever)
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
@@ -68,5 +70,17 @@ class Assistant:
         responses = []
         for question, vector in zip(questions, vectors):
             retrieval = self.retriever.retrieve(question, k=k, doc_ids=doc_ids, vector=vector)
-            responses.append(Response(retrieval.question, retrieval.passages, retrieval.notices))
+            answer = self.extractor.extract(retrieval, self.settings.abstain_below)
+            responses.append(Response(retrieval.question, retrieval.passages, answer, retrieval.notices))
         return responses
+
+    def check_quote(self, text: str) -> QuoteCheck:  # noqa: F821 - imported where it is built
+        """Is ``text`` in the sources: a QuoteCheck with verdict verbatim, altered or absent.
+
+        The checker is built on first use. Raises InputError for a quote too short to check.
+        """
+        from assistant.quotes import QuoteChecker
+
+        if getattr(self, "_quote_checker", None) is None:
+            self._quote_checker = QuoteChecker(self.index, self.encoder, self.retriever)
+        return self._quote_checker.check(text)

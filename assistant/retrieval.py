@@ -11,10 +11,12 @@ into one passage, so results never repeat each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import faiss
 import numpy as np
 
+from assistant.authorship import asks_for_author, author_mentions
 from assistant.config import Settings
 from assistant.embedding import Encoder
 from assistant.errors import InputError
@@ -34,6 +36,18 @@ class Hit:
     dense: float
     keyword: float
     sentence: float
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate chunks and their signals, before fusion."""
+
+    ids: np.ndarray
+    dense: np.ndarray
+    keyword: np.ndarray
+    sentence: np.ndarray
+    sentence_scores: dict[int, float]
+    keyword_max: float
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,10 @@ class Retriever:
         self.keyword = KeywordIndex([index.chunk(i).text for i in range(len(index))])
         rows = index.sentence_rows
         starts, ends = rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
+        self._sentence_keys = (starts, ends)
+        spans = index.chunk_rows[:, 2] - index.chunk_rows[:, 1]
+        self.max_passage_chars = 2 * int(spans.max()) if len(spans) else 0
+        self.doc_numbers = {doc.doc_id: i for i, doc in enumerate(index.documents)}
         chunks = index.chunk_rows
         self.chunk_sentences = np.stack(
             [
@@ -98,11 +116,20 @@ class Retriever:
             axis=1,
         )
 
+    @cached_property
+    def chunk_names_author(self) -> np.ndarray:
+        """For each chunk, whether it names an author of its document."""
+        out = np.zeros(len(self.index), dtype=bool)
+        mentions = [author_mentions(doc) for doc in self.index.documents]
+        for i, (doc_no, start, end) in enumerate(self.index.chunk_rows.tolist()):
+            out[i] = any(start <= m.start and m.end <= end for m in mentions[doc_no])
+        return out
+
     def sentences_in(self, doc_no: int, start: int, end: int) -> range:
         """Numbers of the sentences overlapping ``[start, end)`` of document ``doc_no``."""
-        rows = self.index.sentence_rows
-        lo = np.searchsorted(rows[:, 0] * _KEY + rows[:, 2], doc_no * _KEY + start, side="right")
-        hi = np.searchsorted(rows[:, 0] * _KEY + rows[:, 1], doc_no * _KEY + end, side="left")
+        starts, ends = self._sentence_keys
+        lo = np.searchsorted(ends, doc_no * _KEY + start, side="right")
+        hi = np.searchsorted(starts, doc_no * _KEY + end, side="left")
         return range(int(lo), int(hi))
 
     def retrieve(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None,
@@ -120,46 +147,58 @@ class Retriever:
         if vector is None:
             vector = self.encoder.encode([text])[0]
         n = min(max(settings.candidates, 2 * k), len(self.index))
+        found = self.candidates(text, vector, n, allowed)
+        return Retrieval(text, vector, self.rank(found, k), found.sentence_scores, found.keyword_max, notices)
 
+    def candidates(self, text: str, vector: np.ndarray, n: int, allowed: np.ndarray | None = None) -> Candidates:
+        """The top ``n`` chunks of each retriever, with every signal computed for all of them."""
         keyword = self.keyword.scores(text)
         if allowed is not None:
             keyword = np.where(allowed, keyword, 0.0)
         keyword_max = float(keyword.max()) if len(keyword) else 0.0
-        candidates = set(self._dense_top(vector, n, allowed).tolist())
-        if settings.retriever != "dense" and keyword_max > 0:
+        chosen = set(self._dense_top(vector, n, allowed).tolist())
+        if self.settings.retriever != "dense" and keyword_max > 0:
             top = np.argpartition(-keyword, min(n, len(keyword) - 1))[:n]
-            candidates |= {int(i) for i in top if keyword[i] > 0}
-        ids = np.fromiter(sorted(candidates), dtype=np.int64)
+            chosen |= {int(i) for i in top if keyword[i] > 0}
+        ids = np.fromiter(sorted(chosen), dtype=np.int64)
         dense = self.chunk_vectors[ids] @ vector
         kw = keyword[ids] / keyword_max if keyword_max > 0 else np.zeros(len(ids), np.float32)
-        sentence_scores: dict[int, float] = {}
-        best_sentence = np.zeros(len(ids), np.float32)
-        for j, chunk_no in enumerate(ids):
-            lo, hi = self.chunk_sentences[chunk_no]
-            if hi > lo:
-                sims = self.index.sentence_vectors[lo:hi] @ vector
-                sentence_scores.update(zip(range(int(lo), int(hi)), sims.tolist()))
-                best_sentence[j] = sims.max()
+        if asks_for_author(text):  # a chunk naming its document's author matches fully
+            bylines = [self.chunk_names_author[i] and (allowed is None or allowed[i]) for i in ids]
+            kw = np.where(bylines, 1.0, kw).astype(np.float32)
+        # one product for the sentences of all candidates, then the best per chunk
+        bounds = self.chunk_sentences[ids]
+        sizes = np.maximum(bounds[:, 1] - bounds[:, 0], 0)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        sentence_ids = np.repeat(bounds[:, 0] - offsets, sizes) + np.arange(int(sizes.sum()))
+        sims = self.index.sentence_vectors[sentence_ids] @ vector if len(sentence_ids) else np.empty(0, np.float32)
+        best = np.zeros(len(ids), np.float32)
+        nonempty = sizes > 0
+        if nonempty.any():
+            best[nonempty] = np.maximum.reduceat(sims, offsets[nonempty])
+        return Candidates(ids, dense, kw, best, dict(zip(sentence_ids.tolist(), sims.tolist())), keyword_max)
+
+    def rank(self, found: Candidates, k: int) -> list[Hit]:
+        """Fuse the signals as Settings says and merge the ranked chunks into ``k`` passages."""
+        settings = self.settings
         if settings.retriever == "dense":
-            fused = dense
+            fused = found.dense
         elif settings.retriever == "keyword":
-            fused = kw
+            fused = found.keyword
         else:
-            fused = (settings.w_keyword * kw + settings.w_dense * _minmax(dense)
-                     + settings.w_sentence * _minmax(best_sentence))
+            fused = (settings.w_keyword * found.keyword + settings.w_dense * _minmax(found.dense)
+                     + settings.w_sentence * _minmax(found.sentence))
         order = np.argsort(-fused, kind="stable")
-        hits = self._merge([(int(ids[j]), float(fused[j]), float(dense[j]), float(kw[j]), float(best_sentence[j]))
-                            for j in order], k)
-        return Retrieval(text, vector, hits, sentence_scores, keyword_max, notices)
+        return self._merge([(int(found.ids[j]), float(fused[j]), float(found.dense[j]), float(found.keyword[j]),
+                             float(found.sentence[j])) for j in order], k)
 
     def _allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:
         if not doc_ids:
             return None
-        numbers = {doc.doc_id: i for i, doc in enumerate(self.index.documents)}
-        unknown = [d for d in doc_ids if d not in numbers]
+        unknown = [d for d in doc_ids if d not in self.doc_numbers]
         if unknown:
             raise InputError(f"unknown document id(s): {', '.join(unknown)}")
-        return np.isin(self.index.chunk_rows[:, 0], [numbers[d] for d in doc_ids])
+        return np.isin(self.index.chunk_rows[:, 0], [self.doc_numbers[d] for d in doc_ids])
 
     def _dense_top(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
         if allowed is None:
@@ -170,29 +209,30 @@ class Retriever:
         return ids[0][ids[0] >= 0]
 
     def _merge(self, ranked: list[tuple[int, float, float, float, float]], k: int) -> list[Hit]:
-        """Turn ranked chunks into at most ``k`` passages, merging overlapping neighbours."""
-        limit = 2 * max(int(r[2] - r[1]) for r in self.index.chunk_rows) if len(self.index) else 0
+        """Turn ranked chunks into at most ``k`` passages that never overlap.
+
+        A chunk overlapping passages already chosen is merged with them while the union
+        stays within two chunks' length, and dropped otherwise.
+        """
+        limit = self.max_passage_chars
         groups: list[dict] = []
         for chunk_no, score, dense, kw, sent in ranked:
             if len(groups) >= k:
                 break
             doc_no, start, end = (int(x) for x in self.index.chunk_rows[chunk_no])
-            for group in groups:
-                if group["doc"] != doc_no:
-                    continue
-                overlap = min(end, group["end"]) - max(start, group["start"])
-                if overlap <= 0:
-                    continue
-                merged = max(end, group["end"]) - min(start, group["start"])
-                if merged <= limit:
-                    group["start"], group["end"] = min(start, group["start"]), max(end, group["end"])
-                    group["chunks"].append(chunk_no)
-                    break
-                if overlap >= (end - start) / 2:
-                    break
-            else:
+            touching = [g for g in groups if g["doc"] == doc_no and g["start"] < end and start < g["end"]]
+            if not touching:
                 groups.append({"doc": doc_no, "start": start, "end": end, "chunks": [chunk_no],
                                "score": score, "dense": dense, "kw": kw, "sent": sent})
+                continue
+            lo = min([start] + [g["start"] for g in touching])
+            hi = max([end] + [g["end"] for g in touching])
+            if hi - lo > limit:
+                continue
+            first, *rest = touching  # groups keep rank order, so the first is the best
+            first["start"], first["end"] = lo, hi
+            first["chunks"] += [chunk_no] + [c for g in rest for c in g["chunks"]]
+            groups = [g for g in groups if not any(g is r for r in rest)]
         hits = []
         for rank, group in enumerate(groups, start=1):
             doc = self.index.documents[group["doc"]]

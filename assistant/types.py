@@ -163,3 +163,102 @@ class Answer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class DiffOp:
+    """One step of a word-level diff from the source to the quote.
+
+    ``equal``: same words; ``replace``: the quote changed ``source`` into ``quote``;
+    ``delete``: source words the quote leaves out; ``insert``: quote words the source lacks.
+    Texts keep the white space that follows them, so joining the ``source`` texts of a
+    match's diff gives its source text (per elided part) and joining ``quote`` the quote.
+    """
+
+    op: str
+    quote: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QuoteMatch:
+    """Where (part of) a quote is found: ``text == document.text[start:end]``.
+
+    ``parts`` holds one span per elided part when the quote has an ellipsis (``text`` then
+    covers the elided words too); ``diff`` is empty for verbatim matches; ``context`` is the
+    sentence(s) around the match, ``document.text[context_start:context_end]``.
+    """
+
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    text: str
+    exact: bool
+    score: float
+    normalizations: tuple[str, ...] = ()
+    diff: tuple[DiffOp, ...] = ()
+    parts: tuple[Span, ...] = ()
+    context: str = ""
+    context_start: int = 0
+    context_end: int = 0
+    page: int | None = None
+    link: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["normalizations"] = list(self.normalizations)
+        data["diff"] = [d.to_dict() for d in self.diff]
+        data["parts"] = [{"start": p.start, "end": p.end, "text": self.text[p.start - self.start : p.end - self.start]}
+                         for p in self.parts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuoteMatch:
+        data = dict(data)
+        data["normalizations"] = tuple(data.get("normalizations") or ())
+        data["diff"] = tuple(DiffOp(**d) for d in data.get("diff") or ())
+        data["parts"] = tuple(Span(p["start"], p["end"]) for p in data.get("parts") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class QuoteCheck:
+    """The verdict on one quote: ``verbatim``, ``altered`` or ``absent``.
+
+    ``matches`` lists every occurrence (verbatim) or the closest spans, best first (altered),
+    and is empty when absent; ``nearest`` then holds the nearest passages, for context only.
+    ``score`` is 1.0 for verbatim, else the best word-level similarity found (0 to 1).
+    """
+
+    quote: str
+    verdict: str
+    score: float
+    matches: tuple[QuoteMatch, ...] = ()
+    nearest: tuple[Passage, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quote": self.quote,
+            "verdict": self.verdict,
+            "score": self.score,
+            "matches": [m.to_dict() for m in self.matches],
+            "nearest": [p.to_dict() for p in self.nearest],
+            "notices": list(self.notices),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuoteCheck:
+        return cls(
+            quote=data["quote"],
+            verdict=data["verdict"],
+            score=data["score"],
+            matches=tuple(QuoteMatch.from_dict(m) for m in data.get("matches") or ()),
+            nearest=tuple(Passage.from_dict(p) for p in data.get("nearest") or ()),
+            notices=tuple(data.get("notices") or ()),
+        )

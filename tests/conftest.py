@@ -110,3 +110,16 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settin
     settings = Settings(corpus_dir=REPO / "corpus", index_dir=root / "index")
     build_index(settings, real_encoder)
     return settings
+
+
+SQUAD = SHARED / "eval" / "squad-sample"
+
+
+@pytest.fixture(scope="session")
+def squad_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
+    """The squad-sample corpus (7 articles) indexed with the real model, built once."""
+    from assistant.store import build_index
+
+    settings = Settings(corpus_dir=SQUAD / "corpus", index_dir=tmp_path_factory.mktemp("squad") / "index")
+    build_index(settings, real_encoder)
+    return settings

@@ -1,0 +1,208 @@
+"""Passages -> the extractive answer: the best sentence (or a short run), confidence, abstention.
+
+Each sentence of the top passages is scored with signals that need no model call at query
+time (sentence vectors are precomputed at index time):
+
+- ``semantic``: cosine similarity of the sentence to the question;
+- ``keyword``: the IDF-weighted share of the question's terms the sentence contains;
+- ``passage``: the fused score of the passage it lies in, relative to the best passage;
+- ``cue``: whether the sentence holds what the question asks for (a date for "when", a number
+  for "how many", a name for "who"/"where") that the question itself does not mention.
+
+The answer is the best sentence, joined with its neighbour in the same paragraph when one of
+the two opens with a word that points back (He, It, This, ...), since then the pair is what
+answers. The confidence is a logistic function of the best sentence's semantic and keyword
+signals and of how much of the question's vocabulary occurs in the corpus at all; the
+weights were fitted on the development sets (bench/tune_answers.py, bench/README.md). Below
+``Settings.abstain_below`` the answer is None: the sources don't appear to answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from assistant.authorship import asks_for_author, author_mentions
+from assistant.keyword import KeywordIndex
+from assistant.retrieval import Retrieval, Retriever
+from assistant.types import Answer, source_link
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|percent)\b", re.I)
+_POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its|Their|Such|There|Both|Each)\b")
+_WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Sentence-scoring and confidence weights (fitted on the development sets)."""
+
+    semantic: float = 0.3
+    keyword: float = 0.5
+    passage: float = 0.2
+    cue: float = 0.1
+    # confidence = sigmoid(bias + c_semantic * semantic + c_keyword * keyword + c_coverage * coverage)
+    bias: float = -18.3
+    c_semantic: float = 23.1
+    c_keyword: float = 9.9
+    c_coverage: float = 7.5
+
+
+def question_type(question: str) -> str | None:
+    """The kind of answer a question wants: "date", "number", "name", or None."""
+    q = question.lower()
+    if re.search(r"\bwhen\b|\bwhat (?:year|date|day|month|century|decade)\b|\bwhich (?:year|date|day|month)\b", q):
+        return "date"
+    if re.search(r"\bhow (?:many|much|long|old|far|tall|big|large)\b|\bwhat (?:percentage|number|amount)\b", q):
+        return "number"
+    if re.search(r"\bwho(?:m|se)?\b|\bwhere\b", q):
+        return "name"
+    return None
+
+
+def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "name":
+        asked = set(re.findall(r"\w+", question.lower()))
+        return any(m.group().lower() not in asked for m in _NAME.finditer(sentence))
+    return False
+
+
+@dataclass(frozen=True)
+class Scored:
+    sentence: int
+    passage_rank: int
+    score: float
+    semantic: float
+    keyword: float
+
+
+class AnswerExtractor:
+    """Picks the answer sentence from a retrieval and decides whether to abstain."""
+
+    def __init__(self, retriever: Retriever, weights: Weights | None = None, passages: int = 5) -> None:
+        self.retriever = retriever
+        self.index = retriever.index
+        self.keyword: KeywordIndex = retriever.keyword
+        self.weights = weights or Weights()
+        self.passages = passages
+        rows = self.index.sentence_rows
+        self.sentence_terms = [
+            frozenset(terms)
+            for terms in self.keyword.terms_many(
+                [self.index.documents[d].text[s:e] for d, s, e in rows.tolist()]
+            )
+        ]
+
+    def term_weights(self, terms: list[str]) -> dict[str, float]:
+        """Each distinct term's share of the terms' total IDF."""
+        weights = {t: self.keyword.idf(t) for t in set(terms)}
+        total = sum(weights.values())
+        return {t: w / total for t, w in weights.items()} if total > 0 else {}
+
+    @staticmethod
+    def coverage(weights: dict[str, float], text_terms: frozenset[str] | set[str]) -> float:
+        """The weighted share of the question's terms found in ``text_terms``."""
+        return sum(w for t, w in weights.items() if t in text_terms)
+
+    def score_sentences(self, retrieval: Retrieval) -> list[Scored]:
+        """Every sentence of the top passages with its score, best first."""
+        w = self.weights
+        hits = retrieval.hits[: self.passages]
+        if not hits:
+            return []
+        q_weights = self.term_weights(self.keyword.terms(retrieval.question))
+        kind = question_type(retrieval.question)
+        authorship = asks_for_author(retrieval.question)
+        top = max(h.passage.score for h in hits) or 1.0
+        scored: list[Scored] = []
+        seen: set[int] = set()
+        for hit in hits:
+            p = hit.passage
+            doc = self.index.by_id[p.doc_id]
+            for s in self.retriever.sentences_in(self.retriever.doc_numbers[p.doc_id], p.start, p.end):
+                if s in seen:
+                    continue
+                seen.add(s)
+                _, span = self.index.sentence(s)
+                if span.start < p.start or span.end > p.end:
+                    continue  # only sentences wholly inside the passage shown
+                text = doc.text[span.start : span.end]
+                semantic = retrieval.sentence_scores.get(s)
+                if semantic is None:
+                    semantic = float(self.index.sentence_vectors[s] @ retrieval.vector)
+                keyword = self.coverage(q_weights, self.sentence_terms[s])
+                if authorship and self._names_author(s):
+                    keyword = 1.0  # naming the document's author is what the question asks
+                cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
+                score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
+                scored.append(Scored(s, p.rank, score, semantic, keyword))
+        if authorship:
+            scored = [x for x in scored if self._names_author(x.sentence)] or scored
+        scored.sort(key=lambda x: -x.score)
+        return scored
+
+    def _names_author(self, sentence: int) -> bool:
+        doc, span = self.index.sentence(sentence)
+        return any(span.start <= m.start and m.end <= span.end for m in author_mentions(doc))
+
+    def confidence(self, best: Scored, coverage: float) -> float:
+        """Probability-like confidence in [0, 1] that ``best`` answers the question."""
+        w = self.weights
+        z = w.bias + w.c_semantic * best.semantic + w.c_keyword * best.keyword + w.c_coverage * coverage
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def _run(self, sentence: int, passage_start: int, passage_end: int, explain: bool) -> tuple[int, int]:
+        """First and last sentence of the answer: the sentence plus a neighbour pointing back,
+        and for a "why" question the sentence after it, where the reason usually follows."""
+        first = last = sentence
+        doc, span = self.index.sentence(sentence)
+        for neighbour in (sentence - 1, sentence + 1):
+            if not 0 <= neighbour < len(self.index.sentence_rows):
+                continue
+            other_doc, other = self.index.sentence(neighbour)
+            if other_doc is not doc or other.start < passage_start or other.end > passage_end:
+                continue
+            lo, hi = (other, span) if neighbour < sentence else (span, other)
+            if "\n" in doc.text[lo.end : hi.start]:
+                continue  # another paragraph
+            if _POINTS_BACK.match(doc.text[hi.start : hi.end]) or (explain and neighbour > sentence):
+                first, last = min(first, neighbour), max(last, neighbour)
+        return first, last
+
+    def extract(self, retrieval: Retrieval, abstain_below: float) -> Answer | None:
+        """The answer sentence with its confidence, or None below ``abstain_below``."""
+        scored = self.score_sentences(retrieval)
+        if not scored:
+            return None
+        best = scored[0]
+        q_weights = self.term_weights(self.keyword.terms(retrieval.question))
+        coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
+        confidence = self.confidence(best, coverage)
+        if confidence < abstain_below:
+            return None
+        passage = next(h.passage for h in retrieval.hits if h.passage.rank == best.passage_rank)
+        explain = bool(_WHY.match(retrieval.question.strip()))
+        first, last = self._run(best.sentence, passage.start, passage.end, explain)
+        doc, first_span = self.index.sentence(first)
+        start, end = first_span.start, self.index.sentence(last)[1].end
+        return Answer(
+            text=doc.text[start:end],
+            doc_id=doc.doc_id,
+            title=doc.metadata.title,
+            source=doc.source,
+            start=start,
+            end=end,
+            confidence=round(confidence, 4),
+            passage_rank=best.passage_rank,
+            author=doc.metadata.author,
+            date=doc.metadata.date,
+            page=doc.page_at(start),
+            link=source_link(doc.doc_id, start, end),
+        )

@@ -1,0 +1,200 @@
+"""Per-question metric values and their aggregation into a summary.
+
+Every metric is first a per-question value (``None`` where it does not apply, e.g. hit@1 of
+an unanswerable question) and a summary figure is the mean of the values that apply, so the
+same code scores a whole run, a category of questions or one side of a comparison.
+
+Relevance comes from the gold labels, never from chunk ids: a passage is relevant when it
+comes from a gold source document (any document when the question names none) and contains
+a gold answer string, both normalised with :func:`normalize`. MRR@10 and nDCG@10 are
+computed by ``ir-measures`` (pytrec_eval) over that binary relevance of the retrieved
+passages, so the ideal ranking of nDCG is the relevant passages first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import ir_measures
+import numpy as np
+from ir_measures import RR, nDCG
+
+from assistant.types import Answer, Passage
+
+CUTOFFS = (1, 3, 5, 10)
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'})
+_ARTICLES = {"a", "an", "the"}
+_PREFIX = re.compile(r"^([A-Za-z]+-)")
+MAX_CATEGORY_VALUES = 50  # an extra field with more distinct values is a note, not a category
+
+# Per-question key -> summary key. The summary figure is the mean over the questions where
+# the per-question value is not None.
+SUMMARY_OF = {
+    **{f"hit@{c}": f"hit@{c}" for c in CUTOFFS},
+    "rr@10": "mrr@10",
+    "ndcg@10": "ndcg@10",
+    **{f"doc_recall@{c}": f"doc_recall@{c}" for c in CUTOFFS},
+    "answer_correct": "answer_accuracy",
+    "answer_f1": "answer_f1",
+    "answered": "answered",
+    "abstained": "abstention_accuracy",
+}
+
+
+class Gold(Protocol):
+    """What the metrics need of a question: its gold answers and source document ids."""
+
+    answers: list[str]
+    sources: list[str]
+
+
+def normalize(text: str) -> str:
+    """Case-folded, typographic quotes made straight, white space collapsed."""
+    return " ".join(text.translate(_QUOTES).casefold().split())
+
+
+def relevant(gold: Gold, passage: Passage) -> bool:
+    """Whether ``passage`` comes from a gold source and contains a gold answer string."""
+    if gold.sources and passage.doc_id not in gold.sources:
+        return False
+    text = normalize(passage.text)
+    return any(normalize(a) in text for a in gold.answers)
+
+
+def first_hit(gold: Gold, passages: Iterable[Passage]) -> int | None:
+    """Rank of the first relevant passage (see :func:`relevant`), or None."""
+    return next((p.rank for p in passages if relevant(gold, p)), None)
+
+
+def tokens(text: str) -> list[str]:
+    """Words of ``text`` for token-F1, SQuAD style: normalised, no punctuation, no articles."""
+    return [t for t in re.findall(r"\w+", normalize(text)) if t not in _ARTICLES]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Harmonic mean of token precision and recall of ``prediction`` against ``gold``."""
+    predicted, expected = tokens(prediction), tokens(gold)
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_metrics(gold: Gold, answer: Answer | None) -> dict[str, int | float | None]:
+    """``answer_correct`` (a gold string in the answer text), ``answer_f1`` (best gold answer),
+    ``answered`` for answerable questions; ``abstained`` for unanswerable ones."""
+    if not gold.answers:
+        return {"answer_correct": None, "answer_f1": None, "answered": None, "abstained": int(answer is None)}
+    if answer is None:
+        return {"answer_correct": 0, "answer_f1": 0.0, "answered": 0, "abstained": None}
+    text = normalize(answer.text)
+    return {
+        "answer_correct": int(any(normalize(a) in text for a in gold.answers)),
+        "answer_f1": round(max(token_f1(answer.text, a) for a in gold.answers), 6),
+        "answered": 1,
+        "abstained": None,
+    }
+
+
+def retrieval_metrics(gold: Gold, passages: Sequence[Passage], k: int) -> dict[str, int | float | None]:
+    """hit rank, hit@c and document recall@c for cutoffs up to ``k``; None when unanswerable.
+
+    ``doc_recall@c`` is the share of the gold sources among the documents of the top ``c``
+    passages (None when the question names no source). Cutoffs above ``k`` are None.
+    """
+    values: dict[str, int | float | None] = {"hit_rank": None}
+    values |= {f"hit@{c}": None for c in CUTOFFS} | {f"doc_recall@{c}": None for c in CUTOFFS}
+    if not gold.answers:
+        return values
+    rank = first_hit(gold, passages)
+    values["hit_rank"] = rank
+    for cutoff in CUTOFFS:
+        if cutoff > k:
+            continue
+        values[f"hit@{cutoff}"] = int(rank is not None and rank <= cutoff)
+        if gold.sources:
+            found = {p.doc_id for p in passages if p.rank <= cutoff}
+            values[f"doc_recall@{cutoff}"] = round(len(found & set(gold.sources)) / len(set(gold.sources)), 6)
+    return values
+
+
+def ranking_metrics(items: Sequence[tuple[Gold, Sequence[Passage]]]) -> list[dict[str, float | None]]:
+    """``rr@10`` and ``ndcg@10`` per item, computed by ir-measures; None when unanswerable."""
+    qrels: dict[str, dict[str, int]] = {}
+    run: dict[str, dict[str, float]] = {}
+    for number, (gold, passages) in enumerate(items):
+        if not gold.answers:
+            continue
+        # Ids are ranks, scores 1/rank: pytrec_eval orders by score, so the order is ours.
+        qrels[str(number)] = {str(p.rank): int(relevant(gold, p)) for p in passages}
+        run[str(number)] = {str(p.rank): 1.0 / p.rank for p in passages}
+    values: dict[str, dict[str, float]] = {qid: {"rr@10": 0.0, "ndcg@10": 0.0} for qid in qrels}
+    if qrels:
+        for metric in ir_measures.iter_calc([RR @ 10, nDCG @ 10], qrels, run):
+            name = "rr@10" if metric.measure == RR @ 10 else "ndcg@10"
+            values[metric.query_id][name] = round(float(metric.value), 6)
+    return [values.get(str(n), {"rr@10": None, "ndcg@10": None}) for n in range(len(items))]
+
+
+def aggregate(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
+    """The summary of per-question rows (each with ``answers`` and ``metrics``).
+
+    Keys: ``questions``, ``answerable``, ``unanswerable``, ``k``, then every summary metric
+    of :data:`SUMMARY_OF` in that order, each rounded to 4 places or None when no question
+    of the rows has a value for it.
+    """
+    answerable = sum(bool(row["answers"]) for row in rows)
+    summary: dict[str, Any] = {"questions": len(rows), "answerable": answerable,
+                               "unanswerable": len(rows) - answerable, "k": k}
+    for key, name in SUMMARY_OF.items():
+        values = [row["metrics"][key] for row in rows if row["metrics"].get(key) is not None]
+        summary[name] = round(sum(values) / len(values), 4) if values else None
+    return summary
+
+
+def hit_curve(rows: Sequence[dict[str, Any]], k: int) -> list[tuple[int, float]]:
+    """(c, hit@c) for every c from 1 to ``k`` over the answerable rows, for the plot."""
+    ranks = [row["metrics"]["hit_rank"] for row in rows if row["answers"]]
+    if not ranks:
+        return []
+    return [(c, round(sum(r is not None and r <= c for r in ranks) / len(ranks), 4)) for c in range(1, k + 1)]
+
+
+def summarize_rows(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
+    """The overall summary with ``by_prefix`` (id prefixes such as ``ooc-``) and
+    ``by_category`` (each scalar extra field with at most 50 values) breakdowns."""
+    summary = aggregate(rows, k)
+    prefixes: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        match = _PREFIX.match(row["id"])
+        if match:
+            prefixes.setdefault(match.group(1), []).append(row)
+    summary["by_prefix"] = {name: aggregate(group, k) for name, group in sorted(prefixes.items())}
+    summary["by_category"] = {}
+    for name in sorted({key for row in rows for key in row["extra"]}):
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            value = row["extra"].get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str | int | float | bool):
+                groups = {}
+                break
+            groups.setdefault(str(value), []).append(row)
+        if 0 < len(groups) <= MAX_CATEGORY_VALUES:
+            summary["by_category"][name] = {value: aggregate(group, k) for value, group in sorted(groups.items())}
+    return summary
+
+
+def latency_summary(latencies: Sequence[float]) -> dict[str, float | None]:
+    """p50, p95, mean and max of per-question latencies, in milliseconds."""
+    if not latencies:
+        return {"p50": None, "p95": None, "mean": None, "max": None}
+    ms = np.asarray(latencies) * 1000
+    return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
+            "mean": round(float(ms.mean()), 2), "max": round(float(ms.max()), 2)}

@@ -1,0 +1,221 @@
+"""Files of an evaluation run: results (JSONL, CSV), summary, timing, Markdown report, plot.
+
+Everything but ``timing.json`` and the report's last section is a function of the inputs
+only, so two runs can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.metrics import CUTOFFS, hit_curve
+
+MAX_FAILURES = 100  # listed per kind of failure in the report; all are in results.csv
+_SNIPPET = 300
+_TABLE_KEYS = ("questions", "answerable", "unanswerable",
+               *(f"hit@{c}" for c in CUTOFFS), "mrr@10", "ndcg@10", *(f"doc_recall@{c}" for c in CUTOFFS),
+               "answer_accuracy", "answer_f1", "answered", "abstention_accuracy")
+
+
+def write_outputs(out_dir: Path, summary: dict[str, Any], rows: Sequence[dict[str, Any]],
+                  stamp: dict[str, Any], timing: dict[str, Any]) -> dict[str, Path]:
+    """Write every file of a run into ``out_dir`` (created if needed); returns name -> path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "results_jsonl": out_dir / "results.jsonl",
+        "results_csv": out_dir / "results.csv",
+        "summary": out_dir / "summary.json",
+        "timing": out_dir / "timing.json",
+        "report": out_dir / "report.md",
+        "plot": out_dir / "hit_at_k.png",
+    }
+    files["results_jsonl"].write_text(results_jsonl(rows), encoding="utf-8")
+    files["results_csv"].write_text(results_csv(rows), encoding="utf-8", newline="")
+    files["summary"].write_text(_json({"stamp": stamp, "summary": summary}), encoding="utf-8")
+    files["timing"].write_text(_json(timing), encoding="utf-8")
+    plot_hit_at_k(rows, summary["k"], files["plot"], title=stamp["question_set"]["name"])
+    files["report"].write_text(markdown_report(summary, rows, stamp, timing, files["plot"].name), encoding="utf-8")
+    return files
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def results_jsonl(rows: Sequence[dict[str, Any]]) -> str:
+    """One JSON object per question and line."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def results_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """One row per question: gold, answer, passages (``doc:start-end``) and every metric."""
+    extras = sorted({key for row in rows for key in row["extra"]})
+    metrics = list(rows[0]["metrics"]) if rows else []
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "question", "answers", "sources", *(f"extra.{e}" for e in extras), "answer",
+                     "answer_doc_id", "answer_start", "answer_end", "answer_confidence", "passages",
+                     "top_passage", *metrics])
+    for row in rows:
+        answer = row["answer"] or {}
+        passages = row["passages"]
+        writer.writerow([
+            row["id"], row["question"], "|".join(row["answers"]), "|".join(row["sources"]),
+            *(_cell(row["extra"].get(e)) for e in extras),
+            *(_cell(answer.get(key)) for key in ("text", "doc_id", "start", "end", "confidence")),
+            " | ".join(f"{p['doc_id']}:{p['start']}-{p['end']}" for p in passages),
+            passages[0]["text"] if passages else "",
+            *(_cell(row["metrics"][m]) for m in metrics),
+        ])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+
+
+def plot_hit_at_k(rows: Sequence[dict[str, Any]], k: int, path: Path, *, title: str = "") -> None:
+    """A PNG line plot of hit@c for c = 1..k over the answerable questions."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curve = hit_curve(rows, k)
+    figure = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    if curve:
+        xs, ys = zip(*curve)
+        axes.plot(xs, ys, marker="o")
+        for x, y in curve:
+            if x in CUTOFFS:
+                axes.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center")
+    else:
+        axes.text(0.5, 0.5, "no answerable questions", ha="center", va="center", transform=axes.transAxes)
+    axes.set(xlabel="k (passages)", ylabel="hit@k", ylim=(0, 1.12), xlim=(0.5, k + 0.5),
+             title=f"hit@k{' — ' + title if title else ''}")
+    axes.set_xticks(range(1, k + 1))
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def metric_table(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown table: one row per summary metric, one column per named summary."""
+    names = list(columns)
+    lines = ["| metric | " + " | ".join(_text(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key in _TABLE_KEYS:
+        if all(columns[n].get(key) is None for n in names):
+            continue
+        lines.append(f"| {key} | " + " | ".join(_fmt(columns[n].get(key)) for n in names) + " |")
+    return lines
+
+
+def _text(value: str, limit: int = _SNIPPET) -> str:
+    flat = " ".join(value.split())
+    flat = flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
+    flat = flat.replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML from documents in the report
+    return flat.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def failures(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows that failed, by kind: retrieval miss, wrong answer, no answer, should have abstained."""
+    kinds: dict[str, list[dict[str, Any]]] = {"retrieval miss (no gold passage in the top k)": [],
+                                              "wrong answer": [], "no answer given": [],
+                                              "answered an unanswerable question": []}
+    names = list(kinds)
+    for row in rows:
+        m = row["metrics"]
+        if row["answers"]:
+            if m["hit_rank"] is None:
+                kinds[names[0]].append(row)
+            if m["answered"] and not m["answer_correct"]:
+                kinds[names[1]].append(row)
+            if m["answered"] == 0:
+                kinds[names[2]].append(row)
+        elif m["abstained"] == 0:
+            kinds[names[3]].append(row)
+    return kinds
+
+
+def _failure_lines(row: dict[str, Any]) -> list[str]:
+    gold = " \\| ".join(f'"{_text(a)}"' for a in row["answers"]) or "(unanswerable)"
+    sources = ", ".join(row["sources"]) or "–"
+    answer = row["answer"]
+    given = (f'"{_text(answer["text"])}" ({_text(answer["doc_id"])}, chars {answer["start"]}–{answer["end"]})'
+             if answer else "no answer")
+    lines = [f"- **{_text(row['id'])}**: {_text(row['question'])}",
+             f"  - gold: {gold} (sources: {_text(sources)})", f"  - answer: {given}"]
+    if row["passages"]:
+        p = row["passages"][0]
+        lines.append(f"  - top passage: {_text(p['doc_id'])}, chars {p['start']}–{p['end']}: \"{_text(p['text'])}\"")
+    else:
+        lines.append("  - top passage: none")
+    return lines
+
+
+def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], stamp: dict[str, Any],
+                    timing: dict[str, Any], plot_name: str, *, max_failures: int = MAX_FAILURES) -> str:
+    """The human-readable report: stamp, metric tables, plot, failures, then timing."""
+    qs, index = stamp["question_set"], stamp["index"]
+    out = [f"# Evaluation of {qs['name']}", "",
+           f"- question set: `{qs['name']}` sha256 `{qs['sha256'][:16]}`, {qs['questions']} questions"
+           + (f", {len(qs['skipped'])} invalid line(s) skipped" if qs["skipped"] else ""),
+           f"- index: version `{index['version']}`, manifest sha256 `{index['manifest_sha256'][:16]}`, "
+           f"{index['documents']} documents, {index['chunks']} chunks",
+           f"- model: `{stamp['model']}`; package {stamp['package_version']}; {stamp['metrics_library']}",
+           "- settings: " + ", ".join(f"{k}={v}" for k, v in stamp["settings"].items()), "",
+           "## Metrics", "",
+           "Retrieval and answer metrics are over answerable questions, abstention over unanswerable "
+           "ones; – means the metric does not apply.", ""]
+    out += metric_table({"all": summary, **summary["by_prefix"]})
+    for name, groups in summary["by_category"].items():
+        out += ["", f"### By {_text(name)}", ""] + metric_table(groups)
+    if summary["answerable"] and summary["answered"] == 0:
+        out += ["", "No answerable question got an answer: answer metrics are zero because no answers were "
+                "returned (answer extraction missing or abstaining everywhere)."]
+    out += ["", "## hit@k", "", f"![hit@k against k]({plot_name})", "", "## Failures", ""]
+    for kind, failed in failures(rows).items():
+        if kind == "no answer given" and summary["answered"] == 0:
+            continue
+        out += [f"### {kind}: {len(failed)}", ""] + ([] if failed else ["none"])
+        for row in failed[:max_failures]:
+            out += _failure_lines(row)
+        if len(failed) > max_failures:
+            out.append(f"- … and {len(failed) - max_failures} more (see results.csv)")
+        out.append("")
+    latency = timing["latency_ms"]
+    out += ["## Timing (differs between runs; not part of the comparable results)", "",
+            f"- started {timing['started_at']}, {timing['seconds']} s in all",
+            f"- latency per question: p50 {_fmt(latency['p50'])} ms, p95 {_fmt(latency['p95'])} ms, "
+            f"mean {_fmt(latency['mean'])} ms, max {_fmt(latency['max'])} ms", ""]
+    return "\n".join(out)
+
+
+def summary_text(summary: dict[str, Any], timing: dict[str, Any] | None = None) -> str:
+    """The summary as aligned ``name value`` lines for the terminal, breakdowns indented."""
+    def lines(data: dict[str, Any], indent: str = "") -> list[str]:
+        return [f"{indent}{key:20} {_fmt(data[key])}" for key in ("k", *_TABLE_KEYS) if data.get(key) is not None]
+
+    out = lines(summary)
+    if timing:
+        latency = timing["latency_ms"]
+        out.append(f"{'latency p50/p95':20} {_fmt(latency['p50'])} / {_fmt(latency['p95'])} ms")
+    for name, group in summary["by_prefix"].items():
+        out += [f"id prefix {name}"] + lines(group, "  ")
+    for field_name, groups in summary["by_category"].items():
+        for value, group in groups.items():
+            out += [f"{field_name} = {value}"] + lines(group, "  ")
+    return "\n".join(out)

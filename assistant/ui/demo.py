@@ -1,0 +1,111 @@
+"""The layout of the app: build_demo(...) -> gr.Blocks with the Ask, Check-a-quote, Evaluate
+and Library tabs. The source view is a plain route beside it (assistant.ui.server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.pipeline import Assistant
+from assistant.ui.handlers import ROW_COLUMNS, Handlers
+
+CONCURRENCY = 4  # questions answered at once; the model call dominates, so more only queues in torch
+QUEUE_SIZE = 64
+MAX_PASSAGES = 20
+INTRO = ("# Ask the sources\nEvery answer is a sentence quoted **verbatim** from the documents, with a link to "
+         "the exact place it comes from. When the documents don't answer, the assistant says so.")
+COPY_JS = """(citation) => {
+  if (citation && navigator.clipboard) { navigator.clipboard.writeText(citation); }
+  return [];
+}"""
+
+
+def build_demo(assistant: Assistant, *, results_dir: Path | None = None) -> gr.Blocks:
+    """The Gradio app over a loaded Assistant.
+
+    ``results_dir`` receives one folder per evaluation run (default: the system temp folder).
+    The queue is configured here; serve the result with ``assistant.ui.create_app``.
+    """
+    handlers = Handlers(assistant, results_dir)
+    documents = [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in assistant.index.documents]
+    default_k = min(assistant.settings.k, MAX_PASSAGES)
+
+    with gr.Blocks(title="Ask the sources", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Ask", id="ask", elem_id="tab-ask"):
+                chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, latex_delimiters=[],
+                                  buttons=[], feedback_options=None, autoscroll=True,
+                                  placeholder="Ask a question about the documents. Follow-up questions "
+                                              "such as “and when was it adopted?” use the conversation.")
+                turns = gr.State([])
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(label="Question", elem_id="question", lines=1, max_lines=6, scale=5,
+                                          placeholder="e.g. Which Korean industries is AI relevant to?",
+                                          max_length=20_000)
+                    ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
+                with gr.Row():
+                    # Editable (a disabled box is not focusable) and without Gradio's copy icon, which
+                    # would take the box's <label> for itself; "Copy citation" does the copying.
+                    citation = gr.Textbox(label="Citation of the latest answer", elem_id="citation", lines=2,
+                                          interactive=True, scale=5, min_width=240)
+                    with gr.Column(scale=1, min_width=160):
+                        copy = gr.Button("Copy citation", elem_id="copy-citation", size="sm")
+                        clear = gr.Button("New conversation", elem_id="clear", size="sm")
+                with gr.Accordion("Options", open=False, elem_id="ask-options"):
+                    k = gr.Slider(1, MAX_PASSAGES, value=default_k, step=1, label="Number of passages",
+                                  elem_id="k")
+                    doc_ids = gr.Dropdown(documents, value=[], multiselect=True, elem_id="docs",
+                                          label="Only search these documents",
+                                          info="Leave empty to search every document.")
+                with gr.Accordion("Latest response as JSON", open=False):
+                    response_json = gr.JSON(label="Response", elem_id="response-json")
+                ask_args = {"fn": handlers.ask, "inputs": [question, chat, turns, k, doc_ids],
+                            "outputs": [question, chat, turns, citation, response_json]}
+                ask.click(**ask_args, api_name="ask")
+                question.submit(**ask_args, api_name=False)
+                copy.click(None, inputs=[citation], outputs=None, js=COPY_JS)
+                clear.click(handlers.clear, None, [chat, turns, citation, response_json], api_name="clear")
+                chat.clear(handlers.clear, None, [chat, turns, citation, response_json], api_name=False)
+
+            with gr.Tab("Check a quote", id="quote", elem_id="tab-quote"):
+                quote = gr.Textbox(label="Quote", elem_id="quote", lines=4, max_length=200_000,
+                                   placeholder="Paste a quote to see whether the documents say exactly that.")
+                check = gr.Button("Check quote", variant="primary", elem_id="check-quote")
+                quote_result = gr.HTML(elem_id="quote-result", js_on_load=None)
+                with gr.Accordion("Result as JSON", open=False):
+                    quote_json = gr.JSON(label="Quote check", elem_id="quote-json")
+                check_args = {"fn": handlers.check_quote, "inputs": [quote], "outputs": [quote_result, quote_json]}
+                check.click(**check_args, api_name="check_quote")
+                quote.submit(**check_args, api_name=False)
+
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
+                gr.Markdown("Upload a question set: JSONL with `id`, `question`, `answers` and `sources` per "
+                            "line, or CSV with those columns (several answers or sources separated by `|`). "
+                            "Questions with no answers are expected to be declined.")
+                with gr.Row():
+                    question_set = gr.File(label="Question set (JSONL or CSV)", elem_id="eval-file",
+                                           file_types=[".jsonl", ".csv", ".json"], type="filepath")
+                    eval_k = gr.Slider(1, MAX_PASSAGES, value=10, step=1, label="Passages per question (k)",
+                                       elem_id="eval-k")
+                run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
+                summary = gr.HTML(elem_id="eval-summary", js_on_load=None)
+                table = gr.Dataframe(headers=list(ROW_COLUMNS), label="Per question (failures first)",
+                                     elem_id="eval-table", interactive=False, wrap=True, show_search="search")
+                files = gr.File(label="Results files", elem_id="eval-files", file_count="multiple",
+                                interactive=False)
+                with gr.Accordion("Summary as JSON", open=False):
+                    summary_json = gr.JSON(label="Summary", elem_id="eval-json")
+                run.click(handlers.evaluate, [question_set, eval_k], [summary, table, files, summary_json],
+                          api_name="evaluate", concurrency_limit=1)
+
+            with gr.Tab("Library", id="library", elem_id="tab-library") as library_tab:
+                refresh = gr.Button("Refresh status", elem_id="refresh-library", size="sm")
+                library = gr.HTML(elem_id="library", js_on_load=None)
+                library_tab.select(handlers.library, None, library, api_name=False)
+                refresh.click(handlers.library, None, library, api_name="library")
+
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+

@@ -1,0 +1,193 @@
+"""What each control of the app does: call the library, turn its result into HTML or tables.
+
+No retrieval, answering, quote-checking or scoring happens here; library errors become
+``gr.Error`` with the library's message, and empty input a gentle ``gr.Warning``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant.conversation import Turn, next_turn
+from assistant.errors import AssistantError
+from assistant.pipeline import Assistant
+from assistant.ui.render import (
+    citation_text,
+    document_link,
+    link,
+    render_quote_check,
+    render_response,
+    render_metrics,
+    render_table,
+    render_user,
+    text,
+)
+
+EMPTY_QUESTION = "Type a question about the documents first."
+EMPTY_QUOTE = "Paste a quote to check first."
+NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
+ROW_COLUMNS = ["Result", "Id", "Question", "Expected", "Answer", "Hit rank", "Confidence"]
+GROUP_COLUMNS = ("questions", "hit@5", "answer_accuracy", "answered", "abstention_accuracy")
+
+
+class Handlers:
+    """The app's event handlers over one loaded Assistant.
+
+    ``results_dir`` receives one folder per evaluation run (default: the system temp folder).
+    """
+
+    def __init__(self, assistant: Assistant, results_dir: Path | None = None) -> None:
+        self.assistant = assistant
+        self.results_dir = results_dir
+
+    # --- Ask --------------------------------------------------------------------------------
+
+    def ask(self, question: str, history: list[dict[str, Any]], turns: list[dict[str, str]], k: float,
+            doc_ids: list[str] | None) -> tuple[Any, ...]:
+        """Answer ``question`` in the conversation so far.
+
+        Returns (cleared question box, chat history, turns, citation, response as JSON).
+        """
+        if not question or not question.strip():
+            gr.Warning(EMPTY_QUESTION)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        turn = next_turn(question, [Turn(**t) for t in turns or []])
+        try:
+            response = self.assistant.ask(turn.query, k=int(k), doc_ids=list(doc_ids or []) or None)
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        history = list(history or []) + [
+            {"role": "user", "content": render_user(question)},
+            {"role": "assistant", "content": render_response(response, turn)},
+        ]
+        citation = citation_text(response.answer) if response.answer else ""
+        payload = {"asked": question, "query": turn.query, "follow_up": turn.follow_up, **response.to_dict()}
+        return "", history, list(turns or []) + [asdict(turn)], citation, payload
+
+    @staticmethod
+    def clear() -> tuple[Any, ...]:
+        """A fresh conversation: (chat, turns, citation, JSON)."""
+        return [], [], "", None
+
+    # --- Check a quote ----------------------------------------------------------------------
+
+    def check_quote(self, quote: str) -> tuple[Any, Any]:
+        """(verdict HTML, QuoteCheck as JSON) for ``quote``."""
+        if not quote or not quote.strip():
+            gr.Warning(EMPTY_QUOTE)
+            return gr.skip(), gr.skip()
+        try:
+            check = self.assistant.check_quote(quote)
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        data = check.to_dict()
+        return render_quote_check(data), data
+
+    # --- Evaluate ---------------------------------------------------------------------------
+
+    def evaluate(self, path: str | None, k: float, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Run an uploaded question set: (summary HTML, per-question rows, result files, summary JSON)."""
+        from assistant.evaluation import evaluate_file
+
+        if not path:
+            gr.Warning(NO_QUESTION_SET)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        out_dir = Path(tempfile.mkdtemp(prefix="eval-", dir=self.results_dir))
+        progress(0, desc="Checking the question set")
+
+        def on_progress(done: int, total: int) -> None:
+            progress((done, total), desc="Answering questions", unit="questions")
+
+        try:
+            run = evaluate_file(path, self.assistant, out_dir, k=int(k), on_progress=on_progress)
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        for problem in run.skipped:
+            gr.Warning(str(problem))
+        rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != "✗ fail")
+        files = [str(p) for p in run.files.values() if Path(p).is_file()]
+        return _summary_html(run.summary), rows, files, run.summary
+
+    # --- Library ----------------------------------------------------------------------------
+
+    def library(self) -> str:
+        """The documents with their metadata, and the index status."""
+        assistant = self.assistant
+        return _index_status(assistant) + _documents_table(assistant)
+
+
+def _row(row: dict[str, Any]) -> list[Any]:
+    metrics, answer = row.get("metrics", {}), row.get("answer")
+    failed = (metrics.get("answer_correct") == 0 or metrics.get("abstained") == 0
+              or (bool(row.get("answers")) and metrics.get("hit_rank") is None))
+    return [
+        "✗ fail" if failed else "✓ pass",
+        row["id"],
+        row["question"],
+        " | ".join(row.get("answers") or []) or "(not answerable)",
+        answer["text"] if answer else "(abstained)",
+        metrics.get("hit_rank") if metrics.get("hit_rank") is not None else "",
+        f"{answer['confidence']:.2f}" if answer else "",
+    ]
+
+
+def _summary_html(summary: dict[str, Any]) -> str:
+    html = render_metrics({name: _cell(value) for name, value in summary.items()
+                           if not isinstance(value, dict | list)}, "Summary")
+    groups = dict(summary.get("by_prefix") or {})
+    for field, values in (summary.get("by_category") or {}).items():
+        groups |= {f"{field} = {value}": metrics for value, metrics in values.items()}
+    if groups:
+        html += render_table(["Group", *GROUP_COLUMNS],
+                             [[name, *(_cell(m.get(c)) for c in GROUP_COLUMNS)] for name, m in groups.items()],
+                             "By id prefix and category")
+    return html
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _index_status(assistant: Assistant) -> str:
+    manifest = assistant.index.manifest
+    counts = manifest.get("counts", {})
+    try:
+        staleness = assistant.staleness()
+        if staleness.stale:
+            changes = [f"{len(v)} {name}" for name, v in (("new", staleness.new), ("changed", staleness.changed),
+                                                           ("deleted", staleness.deleted)) if v]
+            names = ", ".join(staleness.new + staleness.changed + staleness.deleted)
+            state = (f'<span class="qa-status-stale">Stale</span>: {text(", ".join(changes))} '
+                     f"({text(names)}). Run <code>assistant index</code> to update it.")
+        else:
+            state = '<span class="qa-status-ok">Up to date</span> with the corpus folder.'
+    except AssistantError as exc:
+        state = f'<span class="qa-status-stale">Unknown</span>: {text(exc)}'
+    model = manifest.get("model", {})
+    rows = [
+        ("Status", state),
+        ("Model", text(f"{model.get('name', '?')} ({model.get('dimension', '?')} dimensions)")),
+        ("Built", text(manifest.get("created_at", "?"))),
+        ("Version", text(assistant.index.version or "?")),
+        ("Contents", text(f"{counts.get('documents', '?')} documents, {counts.get('chunks', '?')} chunks, "
+                          f"{counts.get('sentences', '?')} sentences")),
+    ]
+    body = "".join(f'<tr><th scope="row">{text(k)}</th><td>{v}</td></tr>' for k, v in rows)
+    return (f'<div class="qa-table-wrap" id="index-status"><table class="qa-table"><caption>Index</caption>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _documents_table(assistant: Assistant) -> str:
+    rows = []
+    for doc in assistant.index.documents:
+        meta = doc.metadata
+        rows.append([link(document_link(doc.doc_id), meta.title), meta.author or "—",
+                     meta.publisher or "—", meta.date or "—", doc.path, f"{len(doc.text):,}",
+                     str(len(doc.page_starts)) if doc.page_starts else "—"])
+    return render_table(["Title", "Author", "Publisher", "Date", "File", "Characters", "Pages"], rows,
+                        f"Documents ({len(rows)})", raw=0)

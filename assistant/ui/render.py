@@ -1,0 +1,244 @@
+"""HTML for the browser app. Every piece of document or user text goes through ``text()``.
+
+Document text is hostile until proven otherwise: it may hold HTML, script tags, markdown
+image links to remote hosts, template syntax or lines thousands of characters long. ``text()``
+escapes HTML and also turns every character that markdown, LaTeX or Gradio's HTML templates
+would interpret into a numeric character reference, and writes line breaks as ``<br>`` so
+that no fragment ever contains a blank line (which would end an HTML block inside the chat's
+markdown and let what follows be parsed as markdown). What the browser shows is the text,
+character for character; nothing in it is ever interpreted.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from assistant.conversation import Turn
+from assistant.pipeline import Response
+from assistant.types import Answer, Passage, source_link
+
+# Markdown, GFM, LaTeX ($) and Handlebars/JS-template ({ } $ `) syntax, plus HTML's own.
+_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'`*_[](){}!#|~$\\:+-=^"})
+_BREAKS = str.maketrans({"\r": "", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n", "\x0c": "\n"})
+CONTEXT_CHARS = 500
+SNIPPET_CHARS = 280
+ABSTAIN_MESSAGE = "The sources don't appear to answer this."
+VERDICT_LABELS = {
+    "verbatim": ("Verbatim", "The quote occurs word for word in the sources."),
+    "altered": ("Altered", "A close passage exists, but the quote differs from it."),
+    "absent": ("Absent", "The quote was not found in the sources."),
+}
+
+
+def text(value: object) -> str:
+    """``value`` as inert HTML text: escaped, markdown-proof, line breaks as ``<br>``."""
+    s = str(value).translate(_BREAKS).translate(_INERT)
+    return s.replace("\n", "<br>")
+
+
+def attr(value: object) -> str:
+    """``value`` escaped for a double-quoted HTML attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def trim(value: str, limit: int, *, at_end: bool = True) -> str:
+    """``value`` cut to about ``limit`` characters at a word boundary, marked with an ellipsis."""
+    if len(value) <= limit:
+        return value
+    if at_end:
+        cut = value[:limit]
+        return cut[: cut.rfind(" ")] + " …" if " " in cut[limit // 2 :] else cut + "…"
+    cut = value[-limit:]
+    return "… " + cut[cut.find(" ") + 1 :] if " " in cut[: limit // 2] else "…" + cut
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is a plain http(s) address, else None (never a javascript: link)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+# --- citations -------------------------------------------------------------------------------
+
+
+def citation_parts(title: str, author: str | None, date: str | None, page: int | None) -> list[str]:
+    """Title, author, date and page, in reading order, leaving out what is unknown."""
+    parts = [f"“{title}”"]
+    if author:
+        parts.append(author)
+    if date:
+        parts.append(date)
+    if page is not None:
+        parts.append(f"p. {page}")
+    return parts
+
+
+def citation_text(answer: Answer) -> str:
+    """A ready-to-paste citation with the quote: quote, author, title, date, page, place."""
+    who = f"{answer.author}, " if answer.author else ""
+    when = f", {answer.date}" if answer.date else ""
+    page = f", p. {answer.page}" if answer.page is not None else ""
+    return (f"“{answer.text.strip()}” — {who}“{answer.title}”{when}{page}. "
+            f"Source: {answer.source}, characters {answer.start}–{answer.end}.")
+
+
+def _cite_line(title: str, author: str | None, date: str | None, page: int | None, link: str,
+               extra: Iterable[str] = ()) -> str:
+    bits = [text(p) for p in citation_parts(title, author, date, page)] + list(extra)
+    return (f'<p class="qa-cite">{" · ".join(bits)} · '
+            f'<a class="qa-open" href="{attr(link)}" target="_blank" rel="noopener">Open in source'
+            f'<span class="qa-sr"> (opens in a new tab)</span></a></p>')
+
+
+# --- the Ask tab -----------------------------------------------------------------------------
+
+
+def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
+    """The passage with the answer marked, trimmed to CONTEXT_CHARS on each side."""
+    if passage and passage.doc_id == answer.doc_id and passage.start <= answer.start <= answer.end <= passage.end:
+        before = passage.text[: answer.start - passage.start]
+        after = passage.text[answer.end - passage.start :]
+        marked = passage.text[answer.start - passage.start : answer.end - passage.start]
+    else:
+        before, after, marked = "", "", answer.text
+    return (f'<blockquote class="qa-passage">{text(trim(before, CONTEXT_CHARS, at_end=False))}'
+            f'<mark class="qa-answer">{text(marked)}</mark>{text(trim(after, CONTEXT_CHARS))}</blockquote>')
+
+
+def _passage_item(passage: Passage) -> str:
+    score = f"score {passage.score:.3f}"
+    return (f'<li class="qa-other">{_cite_line(passage.title, passage.author, passage.date, passage.page, passage.link, [score])}'
+            f'<p class="qa-snippet">{text(trim(passage.text, SNIPPET_CHARS))}</p></li>')
+
+
+def _passage_list(passages: Sequence[Passage], summary: str, *, open_: bool = False) -> str:
+    if not passages:
+        return '<p class="qa-none">No passages matched.</p>'
+    items = "".join(_passage_item(p) for p in passages)
+    return (f'<details class="qa-others"{" open" if open_ else ""}><summary>{text(summary)} ({len(passages)})'
+            f'</summary><ol class="qa-list">{items}</ol></details>')
+
+
+def render_response(response: Response, turn: Turn | None = None) -> str:
+    """The assistant's chat message for a response: answer in its passage, citation, passages.
+
+    When the assistant abstains it says so and lists the nearest passages as weak matches.
+    ``turn`` shows the query that was searched when a follow-up got the conversation's topic.
+    """
+    parts = ['<div class="qa-card">']
+    if turn is not None and turn.follow_up:
+        parts.append(f'<p class="qa-query">Searched for: “{text(turn.query)}”</p>')
+    for notice in response.notices:
+        parts.append(f'<p class="qa-notice">{text(notice)}</p>')
+    answer = response.answer
+    if answer is None:
+        parts.append(f'<p class="qa-abstain"><strong>{text(ABSTAIN_MESSAGE)}</strong> '
+                     f'The nearest passages are shown as weak matches.</p>')
+        parts.append(_passage_list(response.passages, "Weak matches", open_=True))
+    else:
+        passage = next((p for p in response.passages if p.rank == answer.passage_rank), None)
+        parts.append(_answer_in_passage(answer, passage))
+        parts.append(_cite_line(answer.title, answer.author, answer.date, answer.page, answer.link,
+                                [f"confidence {answer.confidence:.2f}"]))
+        others = [p for p in response.passages if p.rank != answer.passage_rank]
+        parts.append(_passage_list(others, "Other passages"))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_user(question: str) -> str:
+    """The user's chat message, inert like any other text."""
+    return f'<div class="qa-user">{text(question)}</div>'
+
+
+# --- the Check-a-quote tab -------------------------------------------------------------------
+
+
+def _diff(ops: Sequence[Mapping[str, str]]) -> str:
+    """Word diff from the source to the quote: removed source words struck, quote words inserted."""
+    out = []
+    for op in ops:
+        kind, quote, source = op.get("op"), op.get("quote", ""), op.get("source", "")
+        if kind == "equal":
+            out.append(text(source or quote))
+        else:
+            if source:
+                out.append(f'<del title="in the source">{text(source)}</del>')
+            if quote:
+                out.append(f'<ins title="in the quote">{text(quote)}</ins>')
+        out.append(" ")
+    return "".join(out).strip()
+
+
+def _match_item(match: Mapping[str, Any]) -> str:
+    context, c_start = match.get("context") or "", match.get("context_start", match["start"])
+    lo, hi = match["start"] - c_start, match["end"] - c_start
+    if context and 0 <= lo <= hi <= len(context):
+        shown = (f'{text(trim(context[:lo], CONTEXT_CHARS, at_end=False))}<mark class="qa-answer">'
+                 f'{text(context[lo:hi])}</mark>{text(trim(context[hi:], CONTEXT_CHARS))}')
+    else:
+        shown = f'<mark class="qa-answer">{text(match["text"])}</mark>'
+    extra = [f"characters {match['start']}–{match['end']}", f"similarity {float(match.get('score', 0)):.2f}"]
+    if match.get("normalizations"):
+        extra.append("after normalising " + text(", ".join(match["normalizations"])))
+    parts = [f'<li class="qa-match">{_cite_line(match["title"], None, None, match.get("page"), match.get("link", ""), extra)}',
+             f'<blockquote class="qa-passage">{shown}</blockquote>']
+    if match.get("diff") and not match.get("exact"):
+        parts.append(f'<p class="qa-diff"><span class="qa-diff-label">Differences:</span> {_diff(match["diff"])}</p>')
+    parts.append("</li>")
+    return "".join(parts)
+
+
+def render_quote_check(check: Mapping[str, Any]) -> str:
+    """A QuoteCheck (its ``to_dict()``): verdict badge, matches in context with word diffs."""
+    verdict = str(check.get("verdict", "absent"))
+    label, explanation = VERDICT_LABELS.get(verdict, (verdict.title(), ""))
+    parts = [f'<div class="qa-card qa-quote"><p class="qa-verdict-line"><span class="qa-badge qa-{attr(verdict)}" '
+             f'role="status">{text(label)}</span> {text(explanation)}'
+             f' <span class="qa-score">(score {float(check.get("score", 0)):.2f})</span></p>']
+    for notice in check.get("notices") or ():
+        parts.append(f'<p class="qa-notice">{text(notice)}</p>')
+    matches = check.get("matches") or []
+    if matches:
+        parts.append(f'<ol class="qa-list">{"".join(_match_item(m) for m in matches)}</ol>')
+    nearest = [Passage.from_dict(p) if isinstance(p, Mapping) else p for p in check.get("nearest") or ()]
+    if nearest:
+        parts.append(_passage_list(nearest, "Nearest passages, for context only"))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --- the Library and Evaluate tabs -----------------------------------------------------------
+
+
+def render_metrics(metrics: Mapping[str, str], caption: str) -> str:
+    """Named figures as a compact grid (a description list)."""
+    items = "".join(f"<div><dt>{text(name)}</dt><dd>{text(value)}</dd></div>" for name, value in metrics.items())
+    return f'<section class="qa-metrics-block" aria-label="{attr(caption)}"><h3>{text(caption)}</h3><dl class="qa-metrics">{items}</dl></section>'
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str, *, raw: int = -1) -> str:
+    """An HTML table; cells are escaped except column ``raw`` (already-built HTML)."""
+    head = "".join(f'<th scope="col">{text(h)}</th>' for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell if i == raw else text(cell)}</td>" for i, cell in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return (f'<div class="qa-table-wrap"><table class="qa-table"><caption>{text(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def link(href: str, label: str) -> str:
+    """An ``<a>`` to ``href`` opening in a new tab, with an inert label."""
+    return (f'<a href="{attr(href)}" target="_blank" rel="noopener">{text(label)}'
+            f'<span class="qa-sr"> (opens in a new tab)</span></a>')
+
+
+def document_link(doc_id: str) -> str:
+    """The source-view address of a whole document (no span marked)."""
+    return source_link(doc_id, 0, 0).split("&start=")[0]

@@ -1,0 +1,121 @@
+"""The web server: the Gradio app mounted on FastAPI beside the source view route.
+
+``create_app`` returns an ASGI app (run it with ``serve`` or any ASGI server); ``running``
+serves one in a background thread, on a socket bound before it starts, for tests and tools.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from starlette.routing import Mount
+
+from assistant.pipeline import Assistant
+from assistant.ui.source import refused, source_page
+from assistant.ui.style import CSS
+
+Auth = tuple[str, str] | None
+SOURCE_PATH = "/source"  # assistant.types.source_link builds addresses under it
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, auth: Auth) -> str | None:
+    """A warning to print when the app would be reachable from other machines without a password."""
+    if is_loopback(host) or auth is not None:
+        return None
+    return (f"WARNING: serving on {host}, reachable from other machines, with no password: anyone who can "
+            "reach this address can read the whole corpus. Set ASSISTANT_PASSWORD (and ASSISTANT_USER) "
+            "or bind to 127.0.0.1.")
+
+
+def _gradio_app(app: FastAPI) -> FastAPI:
+    return next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
+
+
+def _logged_in(gradio_app: FastAPI, request: Request) -> bool:
+    # Gradio's own check (gradio.routes.App.create_app, get_current_user): the login form
+    # sets this cookie, and the token maps to the user name.
+    cookie_id = gradio_app.cookie_id  # type: ignore[attr-defined]
+    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
+    return token is not None and gradio_app.tokens.get(token) is not None  # type: ignore[attr-defined]
+
+
+def create_app(demo: gr.Blocks, assistant: Assistant, *, auth: Auth = None, host: str = "127.0.0.1",
+               port: int = 7860, max_file_size: str = "5mb") -> FastAPI:
+    """The ASGI app: ``demo`` at ``/`` and the source view of ``assistant``'s documents at ``/source``.
+
+    With ``auth`` (user, password) both ask for the same login.
+    """
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get(SOURCE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    def source(request: Request, doc: str | None = None, start: str | None = None,
+               end: str | None = None) -> HTMLResponse:
+        if auth is not None and not _logged_in(_gradio_app(app), request):
+            page = refused("Log in first: open the assistant, sign in, then follow the link again.", 401)
+        else:
+            page = source_page(assistant.index.by_id, doc, start, end)
+        return HTMLResponse(page.html, status_code=page.status, headers=page.headers)
+
+    return gr.mount_gradio_app(
+        app, demo, path="/", auth=auth, server_name=host, server_port=port, css=CSS,
+        footer_links=["api", "gradio", "settings"], run_history=False, max_file_size=max_file_size,
+        allowed_paths=[], show_error=True,
+    )
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until interrupted (blocks)."""
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@dataclass
+class Running:
+    """A server started by ``running``: its base URL and the uvicorn server."""
+
+    url: str
+    server: uvicorn.Server
+
+
+@contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[Running]:
+    """Serve ``app`` in a background thread; ``port=0`` picks a free port. Stops on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        if not server.started:
+            raise RuntimeError(f"the app did not start on {host}:{port}")
+        yield Running(f"http://{host}:{port}", server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+

@@ -1,0 +1,144 @@
+"""Answer extraction: units with the fake encoder, measured floors with the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import evaluation
+from assistant.answer import question_type
+from assistant.authorship import asks_for_author, author_names
+from assistant.config import Settings
+from assistant.pipeline import Assistant
+from assistant.store import build_index
+from conftest import SHARED, SQUAD, FakeEncoder
+
+
+@pytest.fixture
+def fake_assistant(tmp_path: Path) -> Assistant:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "otters.txt").write_text(
+        "Otters\n\nSea otters live along the coast of the North Pacific Ocean. "
+        "They use stones to crack open shellfish. The otter population fell sharply in 1911.\n\n"
+        "Why do otters float? Their dense fur traps air. It keeps them warm and buoyant.\n\n"
+        "Otter Daily, by Mara Quill\n\nMara Quill has written about marine mammals for twenty years.\n"
+    )
+    (corpus / "otters.meta.json").write_text('{"title": "Otters", "author": "Mara Quill"}')
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder",
+                        chunk_tokens=25, chunk_overlap=5)
+    encoder = FakeEncoder()
+    build_index(settings, encoder)
+    return Assistant.open(settings, encoder)
+
+
+def test_answer_is_a_verbatim_span(fake_assistant: Assistant) -> None:
+    response = fake_assistant.ask("When did the otter population fall sharply?")
+    answer = response.answer
+    assert answer is not None
+    text = fake_assistant.index.by_id["otters"].text
+    assert text[answer.start : answer.end] == answer.text
+    assert "1911" in answer.text
+    assert 0.0 <= answer.confidence <= 1.0
+    assert answer.link == f"/source?doc=otters&start={answer.start}&end={answer.end}"
+    assert any(p.rank == answer.passage_rank and p.start <= answer.start and answer.end <= p.end
+               for p in response.passages)
+
+
+def test_pointing_back_sentence_joins_its_antecedent(fake_assistant: Assistant) -> None:
+    answer = fake_assistant.ask("What do sea otters use stones to crack open?").answer
+    assert answer is not None
+    assert answer.text.startswith("Sea otters live along the coast")
+    assert answer.text.endswith("crack open shellfish.")
+
+
+def test_why_question_includes_the_reason(fake_assistant: Assistant) -> None:
+    answer = fake_assistant.ask("Why do otters float?").answer
+    assert answer is not None and "dense fur traps air" in answer.text
+
+
+def test_who_wrote_answers_from_the_byline(fake_assistant: Assistant) -> None:
+    # the fake encoder's similarities are not calibrated: test the choice, not the confidence
+    always = Assistant(fake_assistant.index, fake_assistant.encoder, fake_assistant.settings.with_(abstain_below=0.0))
+    answer = always.ask("Who wrote about otters?").answer
+    assert answer is not None and "Mara Quill" in answer.text
+    assert always.ask("What do otters write about?").answer.text != answer.text
+
+
+def test_abstains_when_the_corpus_lacks_the_words(fake_assistant: Assistant) -> None:
+    response = fake_assistant.ask("What is the boiling point of mercury in kelvin?")
+    assert response.answer is None
+    assert response.passages  # nearest passages are still shown
+    assert response.to_dict()["answer"] is None
+
+
+def test_threshold_is_a_setting(fake_assistant: Assistant) -> None:
+    always = Assistant(fake_assistant.index, fake_assistant.encoder, fake_assistant.settings.with_(abstain_below=0.0))
+    never = Assistant(fake_assistant.index, fake_assistant.encoder, fake_assistant.settings.with_(abstain_below=1.0))
+    question = "What is the boiling point of mercury in kelvin?"
+    assert always.ask(question).answer is not None
+    assert never.ask("When did the otter population fall sharply?").answer is None
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [("When was it adopted?", "date"), ("What year did she marry?", "date"), ("How many ships?", "number"),
+     ("Who founded NAVER?", "name"), ("Where is the FDNY?", "name"), ("What is AI?", None)],
+)
+def test_question_types(question: str, kind: str | None) -> None:
+    assert question_type(question) == kind
+
+
+def test_authorship_questions_and_names() -> None:
+    assert asks_for_author("Who wrote the PassBlue profile?")
+    assert not asks_for_author("Who leads the mission?")
+    assert author_names("Dr. A B (interviewer); C D and E F") == ["Dr. A B", "C D", "E F"]
+
+
+def _answer_metrics(assistant: Assistant, questions: list[evaluation.Question]) -> dict[str, float]:
+    responses = assistant.ask_many([q.question for q in questions], k=10)
+    for r in responses:
+        if r.answer:
+            assert assistant.index.by_id[r.answer.doc_id].text[r.answer.start : r.answer.end] == r.answer.text
+    answerable = [(q, r) for q, r in zip(questions, responses) if q.answerable]
+    golds = lambda q: [evaluation.normalize(a) for a in q.answers]  # noqa: E731
+    ranks = [evaluation.first_hit(q, r.passages) if q.answerable else None for q, r in zip(questions, responses)]
+    out = evaluation.summarize(questions, ranks)
+    out["answer_accuracy"] = sum(
+        r.answer is not None and any(g in evaluation.normalize(r.answer.text) for g in golds(q)) for q, r in answerable
+    ) / len(answerable)
+    out["answered"] = sum(r.answer is not None for _, r in answerable) / len(answerable)
+    for prefix in {q.id.split("-")[0] for q in questions if not q.answerable}:
+        group = [r for q, r in zip(questions, responses) if not q.answerable and q.id.split("-")[0] == prefix]
+        out[f"abstention[{prefix}]"] = sum(r.answer is None for r in group) / len(group)
+    return out
+
+
+def test_seed_questions_floors(seed_index: Settings, real_encoder) -> None:
+    assistant = Assistant.open(seed_index, real_encoder)
+    questions = evaluation.load_questions(SHARED / "eval" / "seed-questions-dev.jsonl")
+    metrics = _answer_metrics(assistant, questions)
+    assert metrics["hit@3"] == 1.0, metrics
+    assert metrics["answer_accuracy"] >= 0.92, metrics
+    assert metrics["answered"] == 1.0, metrics
+    assert all(v == 1.0 for k, v in metrics.items() if k.startswith("abstention")), metrics
+
+
+def test_squad_sample_floors(squad_index: Settings, real_encoder) -> None:
+    questions = evaluation.load_questions(SQUAD / "questions.jsonl")
+    hybrid = Assistant.open(squad_index, real_encoder)
+    metrics = _answer_metrics(hybrid, questions)
+    answerable = [q for q in questions if q.answerable]
+    alone = {}
+    for mode in ("keyword", "dense"):
+        single = Assistant(hybrid.index, real_encoder, squad_index.with_(retriever=mode))
+        ranks = [evaluation.first_hit(q, r.passages)
+                 for q, r in zip(answerable, single.ask_many([q.question for q in answerable], k=10))]
+        alone[mode] = evaluation.summarize(answerable, ranks)
+    for mode, summary in alone.items():
+        assert metrics["hit@1"] > summary["hit@1"], (mode, metrics, summary)
+        assert metrics["hit@5"] > summary["hit@5"], (mode, metrics, summary)
+    assert metrics["answer_accuracy"] >= 0.75, metrics
+    assert metrics["abstention[ooc]"] >= 0.85, metrics
+    assert metrics["answered"] >= 0.90, metrics
