@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 
 from assistant.config import DEFAULT_MODEL, Settings  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402
-from assistant.pipeline import Assistant  # noqa: E402
+from assistant.pipeline import Assistant, LiveAssistant  # noqa: E402
 from assistant.ui import build_demo, create_app, exposure_warning, serve  # noqa: E402
 
 HOST = os.environ.get("ASSISTANT_HOST", "127.0.0.1")
@@ -41,13 +41,15 @@ if __name__ == "__main__":
 
 try:
     assistant = Assistant.open(settings)  # the model and index load once per process
+    assistant.ask("warm-up")  # now, rather than during the first visitor's question
 except AssistantError as exc:
     if __name__ == "__main__":
         sys.exit(f"error: {exc}")
     raise
 
-demo = build_demo(assistant)
-app = create_app(demo, assistant, auth=AUTH, host=HOST, port=PORT)
+live = LiveAssistant(assistant)  # each request uses the newest index: `assistant index` needs no restart
+demo = build_demo(live)
+app = create_app(demo, live, auth=AUTH, host=HOST, port=PORT)
 
 if __name__ == "__main__":
     print(f"Serving on http://{HOST}:{PORT}  (Ctrl+C to stop)", file=sys.stderr)

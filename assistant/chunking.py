@@ -49,7 +49,21 @@ class Chunker:
 
 
 class SentenceSplitter:
-    """Sentence spans with pysbd's rules (no model, nothing downloaded), line by line."""
+    """Sentence spans with pysbd's rules (no model, nothing downloaded), line by line.
+
+    pysbd's time grows with the square of the length of what it is given, so a line longer
+    than ``window`` characters is fed to it a window at a time, the last (perhaps unfinished)
+    sentence of each window starting the next; a sentence is at most ``window`` characters,
+    longer ones are cut at a space. pysbd also costs some 15 µs a character, so a text longer
+    than ``fast_above`` characters (a book-length single file) is split by a plain rule
+    instead: a sentence ends at ``.``, ``!``, ``?`` or ``…`` before white space.
+    """
+
+    def __init__(self, window: int = 8000, fast_above: int = 1_000_000) -> None:
+        if window < 100:
+            raise ValueError(f"window must be at least 100 characters, got {window}")
+        self.window = window
+        self.fast_above = fast_above
 
     @cached_property
     def segmenter(self):  # noqa: ANN201 - pysbd has no type hints
@@ -59,20 +73,56 @@ class SentenceSplitter:
 
     def split(self, text: str) -> list[Span]:
         """Spans of the sentences of ``text``, stripped of surrounding white space."""
+        segment = self._plain if len(text) > self.fast_above else self._pysbd
         spans: list[Span] = []
         for line in re.finditer(r"[^\n]+", text):
-            cursor, end = line.start(), line.end()
-            for sentence in self.segmenter.segment(line.group()):
-                sentence = sentence.strip()
-                if not sentence:
-                    continue
-                start = text.find(sentence, cursor, end)
-                if start < 0:  # pysbd changed the text: keep the rest of the line whole
-                    break
-                spans.append(Span(start, start + len(sentence)))
-                cursor = start + len(sentence)
-            rest = text[cursor:end]
-            if rest.strip():
-                lead = len(rest) - len(rest.lstrip())
-                spans.append(Span(cursor + lead, cursor + len(rest.rstrip())))
+            begin, end = line.start(), line.end()
+            while begin < end:
+                stop = min(end, begin + self.window)
+                found = segment(text, begin, stop)
+                if stop < end:  # the window may have cut the last sentence: read it again
+                    found = found[:-1] if len(found) > 1 else self._cut(text, begin, stop)
+                spans += found
+                begin = max(found[-1].end, begin + 1) if found else stop
         return spans
+
+    def _pysbd(self, text: str, begin: int, end: int) -> list[Span]:
+        spans = []
+        cursor = begin
+        for sentence in self.segmenter.segment(text[begin:end]):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            start = text.find(sentence, cursor, end)
+            if start < 0:  # pysbd changed the text: keep the rest of the line whole
+                break
+            spans.append(Span(start, start + len(sentence)))
+            cursor = start + len(sentence)
+        return spans + _stripped(text, cursor, end)
+
+    @staticmethod
+    def _plain(text: str, begin: int, end: int) -> list[Span]:
+        spans, start = [], begin
+        for boundary in _SENTENCE_END.finditer(text, begin, end):
+            spans += _stripped(text, start, boundary.start())
+            start = boundary.end()
+        return spans + _stripped(text, start, end)
+
+    @staticmethod
+    def _cut(text: str, begin: int, stop: int) -> list[Span]:
+        """One sentence filling the window: cut it at the window's last space."""
+        cut = text.rfind(" ", begin, stop)
+        return _stripped(text, begin, cut if cut > begin else stop)
+
+
+# White space after end punctuation, perhaps followed by a closing quote or bracket. Fixed-width
+# look-behinds keep the search linear whatever the text (no backtracking over runs of dots).
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?\u2026])|(?<=[.!?\u2026][\"'\u2019\u201d\u00bb)\]]))\s+")
+
+
+def _stripped(text: str, start: int, end: int) -> list[Span]:
+    """The span of ``text[start:end]`` without surrounding white space; none if it is blank."""
+    piece = text[start:end]
+    if not piece.strip():
+        return []
+    return [Span(start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip()))]

@@ -11,13 +11,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from assistant import __version__
 from assistant.config import DEFAULT_MODEL, Settings
 from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.corpus import Skipped
 
 
 class UserError(click.ClickException):
@@ -53,6 +56,11 @@ def _print_json(data: Any) -> None:
 
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+def _warn_skipped(item: Skipped) -> None:
+    """One line for a corpus file left out of the index, and why."""
+    _warn(f"skipped {item.path}: {item.path.rsplit('/', 1)[-1]} {item.reason}")
 
 
 def _open(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help fast
@@ -95,6 +103,8 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
       assistant index --rebuild --model /models/my-sentence-model
     """
     from assistant import store
+    from assistant.corpus import load_corpus
+    from assistant.errors import CorpusError
 
     if check:
         stale = store.check_corpus(settings)
@@ -110,9 +120,15 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
     from assistant.embedding import SentenceTransformerEncoder
 
     encoder = SentenceTransformerEncoder(settings.model, settings.batch_size)
-    report = store.build_index(settings, encoder, rebuild=rebuild, progress=not as_json)
+    try:
+        report = store.build_index(settings, encoder, rebuild=rebuild, progress=not as_json)
+    except CorpusError:
+        if settings.corpus_dir.is_dir():  # no readable document: say why each file was left out
+            for item in load_corpus(settings.corpus_dir)[1]:
+                _warn_skipped(item)
+        raise
     for item in report.skipped:
-        _warn(f"skipped {item.path}: {item.path.rsplit('/', 1)[-1]} {item.reason}")
+        _warn_skipped(item)
     if as_json:
         _print_json({
             "version": report.version, "added": report.added, "changed": report.changed,

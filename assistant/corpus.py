@@ -189,10 +189,26 @@ def _walk(root: Path) -> Iterator[Path]:
         yield path
 
 
+def _link_problem(link: Path, root: Path) -> str | None:
+    """Why a symbolic link in the corpus is not followed, or None for a link to a file inside it."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a loop, before Python 3.13
+        return "is a symbolic link to nothing (its target is missing, or the link is a loop)"
+    if not target.is_relative_to(root):
+        return "is a symbolic link to outside the corpus (not followed)"
+    if target.is_dir():
+        return "is a symbolic link to a folder (not followed)"
+    return None
+
+
 def scan(corpus_dir: Path) -> tuple[list[CorpusFile], list[Skipped]]:
     """List the corpus's loadable files with their content hashes, without parsing them.
 
-    Raises CorpusError when the folder does not exist or is not a folder.
+    Skipped, each with its reason: unsupported extensions, symbolic links that lead outside
+    the corpus, to a folder or nowhere, and a file with the same bytes as one before it in
+    path order (only the first is indexed). Raises CorpusError when the folder does not exist
+    or is not a folder.
     """
     root = Path(corpus_dir)
     if not root.is_dir():
@@ -204,19 +220,18 @@ def scan(corpus_dir: Path) -> tuple[list[CorpusFile], list[Skipped]]:
     files: list[CorpusFile] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
+    contents: dict[str, str] = {}  # hash of a file's bytes -> the first file with them
     for path in _walk(root):
         relpath = path.relative_to(root).as_posix()
-        suffix = path.suffix.lower()
         if path.name.endswith(SIDECAR_SUFFIX) or path.is_dir() and not path.is_symlink():
             continue
+        if path.is_symlink() and (reason := _link_problem(path, root)):
+            skipped.append(Skipped(relpath, reason))
+            continue
+        suffix = path.suffix.lower()
         if suffix not in LOADERS:
             skipped.append(Skipped(relpath, f"has an unsupported extension {suffix or '(none)'}"))
             continue
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                skipped.append(Skipped(relpath, "is a symbolic link to outside the corpus"))
-                continue
         if not path.is_file():
             skipped.append(Skipped(relpath, "is not a regular file"))
             continue
@@ -224,14 +239,25 @@ def scan(corpus_dir: Path) -> tuple[list[CorpusFile], list[Skipped]]:
         if doc_id in seen:
             skipped.append(Skipped(relpath, f"has the same document id {doc_id!r} as {seen[doc_id]}"))
             continue
+        sidecar = _sidecar(path)
+        if sidecar.is_symlink() and (reason := _link_problem(sidecar, root)):
+            skipped.append(Skipped(relpath, f"has a metadata file {sidecar.name} that {reason}"))
+            continue
         try:
-            digest = hashlib.sha256(path.read_bytes())
-            sidecar = _sidecar(path)
+            data = path.read_bytes()
+            digest = hashlib.sha256(data)
+            same = digest.hexdigest()
             if sidecar.is_file():
                 digest.update(b"\0sidecar\0" + sidecar.read_bytes())
         except OSError as exc:
             skipped.append(Skipped(relpath, f"cannot be read ({exc.strerror or exc})"))
             continue
+        # The same bytes under two names would answer every question twice: the first in
+        # path order is indexed. Empty files are left to load_file, which reports them.
+        if data and same in contents:
+            skipped.append(Skipped(relpath, f"has the same content as {contents[same]}, which is indexed instead"))
+            continue
+        contents.setdefault(same, relpath)
         seen[doc_id] = relpath
         files.append(CorpusFile(doc_id, path, relpath, digest.hexdigest()))
     return files, skipped

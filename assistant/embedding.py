@@ -1,8 +1,16 @@
-"""The embedder: a sentence-transformers model, loaded lazily, giving unit-length vectors."""
+"""The embedder: a sentence-transformers model, loaded lazily, giving unit-length vectors.
+
+Threads (bench/README.md, "Embedding"): torch's OpenMP threads spin while they wait for each
+other, so on a busy two-core machine two threads made one question 3-10 times slower than one
+thread. Passive waiting (set below, before torch is loaded) removes that; on top of it a batch
+of a few texts (a question) runs on one thread, a larger one (an index build) on all cores.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +22,11 @@ from assistant.config import DEFAULT_MODEL
 from assistant.errors import InputError
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+# OpenMP reads this once, when torch's runtime is loaded; a value set by the user is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SMALL_BATCH = 4  # texts; up to this many are embedded on one thread
 
 
 class Encoder(Protocol):
@@ -47,11 +60,20 @@ def resolve_model(name: str) -> str:
 
 
 class SentenceTransformerEncoder:
-    """A sentence-transformers model on the CPU; normalised float32 vectors."""
+    """A sentence-transformers model on the CPU; normalised float32 vectors.
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
+    ``threads`` is the number of torch threads for batches larger than SMALL_BATCH (None:
+    torch's own default, all cores unless OMP_NUM_THREADS says otherwise); smaller batches
+    always run on one thread.
+    """
+
+    _threads_lock = threading.Lock()
+    _default_threads: int | None = None
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32, threads: int | None = None) -> None:
         self.name = canonical_model_name(name)
         self.batch_size = batch_size
+        self.threads = threads
 
     @cached_property
     def model(self):  # noqa: ANN201 - SentenceTransformer is imported lazily
@@ -83,17 +105,32 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: list[str], *, progress: bool = False, desc: str = "Embedding") -> np.ndarray:
         """Unit-length float32 vectors, one row per text; a progress bar on stderr if asked."""
+        import torch
+
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        # Longest first over the whole list, not per progress step: batches of similar
+        # length waste less work on padding (sentence-transformers sorts only within a call).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = self.batch_size * 8
+        self._set_threads(1 if len(texts) <= SMALL_BATCH else self.threads, torch)
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, file=sys.stderr) as bar:
             for begin in range(0, len(texts), step):
-                batch = texts[begin : begin + step]
-                out[begin : begin + len(batch)] = self.model.encode(
-                    batch,
+                rows = order[begin : begin + step]
+                out[rows] = self.model.encode(
+                    [texts[i] for i in rows],
                     batch_size=self.batch_size,
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=False,
                 )
-                bar.update(len(batch))
+                bar.update(len(rows))
         return out
+
+    @classmethod
+    def _set_threads(cls, n: int | None, torch) -> None:  # noqa: ANN001 - the torch module
+        with cls._threads_lock:  # process-wide: concurrent calls only ever pick a worse count, never fail
+            if cls._default_threads is None:
+                cls._default_threads = torch.get_num_threads()
+            n = n or cls._default_threads
+            if torch.get_num_threads() != n:
+                torch.set_num_threads(n)

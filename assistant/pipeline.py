@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,8 @@ from assistant.answer import AnswerExtractor
 from assistant.config import Settings
 from assistant.embedding import Encoder, SentenceTransformerEncoder
 from assistant.retrieval import Retriever, clean_question
-from assistant.store import Index, Staleness, load_index
+from assistant.errors import AssistantError
+from assistant.store import Index, Staleness, current_version, load_index
 from assistant.types import Answer, Passage
 
 
@@ -84,3 +86,40 @@ class Assistant:
         if getattr(self, "_quote_checker", None) is None:
             self._quote_checker = QuoteChecker(self.index, self.encoder, self.retriever)
         return self._quote_checker.check(text)
+
+
+class LiveAssistant:
+    """Serves from the newest complete index version, picking up rebuilds without a restart.
+
+    ``current()`` returns the Assistant of the live version. When ``assistant index`` has
+    switched the index to a new version, the first caller loads it while the others keep
+    the old one; the swap is a single assignment, so each request, which takes one
+    Assistant and uses it throughout, is answered wholly from the old index or wholly
+    from the new. A new version that fails to load is reported through ``last_error`` and
+    the old one keeps serving.
+    """
+
+    def __init__(self, assistant: Assistant) -> None:
+        self._assistant = assistant
+        self._lock = threading.Lock()
+        self.last_error: AssistantError | None = None
+        self._failed: str | None = None
+
+    def current(self) -> Assistant:
+        """The Assistant of the newest loadable index version."""
+        assistant = self._assistant
+        version = current_version(assistant.settings.index_dir)
+        if version in (None, assistant.index.version, self._failed):
+            return assistant
+        if not self._lock.acquire(blocking=False):
+            return assistant  # another request is loading the new version
+        try:
+            if self._assistant.index.version != version:
+                try:
+                    self._assistant = Assistant.open(assistant.settings, assistant.encoder)
+                    self.last_error = None
+                except AssistantError as exc:
+                    self.last_error, self._failed = exc, version  # tried once, not per request
+            return self._assistant
+        finally:
+            self._lock.release()

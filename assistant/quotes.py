@@ -53,6 +53,8 @@ _SCAN = re.compile(rf"(?P<plain>[\x21-\x2c\x2e-\x7e]+(?![{_COMBINING}]))|(?P<spa
 _ELLIPSIS = re.compile(r"\s*(?:\[\s*(?:\.\s?){3,}\s*\]|\[\s*\u2026\s*\]|\.(?:\s?\.){2,}|\u2026)\s*")
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)+|\w+|[^\w\s]")  # 8.2 and 1,200 are one word
 _WORD = re.compile(r"\w+")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _OPEN_QUOTES, _CLOSE_QUOTES = "\"'\u2018\u201c\u00ab", "\"'\u2019\u201d\u00bb"
 
 
@@ -260,6 +262,9 @@ class QuoteChecker:
         notices = []
         if len(quote) > self.max_chars:
             raise InputError(f"the quote is {len(quote)} characters long; check at most {self.max_chars} at a time")
+        # Control characters other than white space are paste debris: they become spaces. A
+        # lone surrogate (JSON allows one) would break the tokenizer: it becomes U+FFFD.
+        quote = _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", quote)).strip()
         if len(quote) >= 2 and quote[0] in _OPEN_QUOTES and quote[-1] in _CLOSE_QUOTES:
             quote = quote[1:-1].strip()
             notices.append("the quotation marks around the quote were left out of the check")

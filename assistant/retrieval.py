@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import faiss
 import numpy as np
 
 from assistant.authorship import asks_for_author, author_mentions
@@ -99,7 +98,7 @@ class Retriever:
         self.index = index
         self.encoder = encoder
         self.settings = settings
-        self.chunk_vectors = index.faiss.reconstruct_n(0, index.faiss.ntotal)
+        self.chunk_vectors = index.chunk_vectors  # exact float32 whatever the FAISS index type
         self.keyword = KeywordIndex([index.chunk(i).text for i in range(len(index))])
         rows = index.sentence_rows
         starts, ends = rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
@@ -203,10 +202,7 @@ class Retriever:
     def _dense_top(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
         if allowed is None:
             return self.index.search(vector, n)[1]
-        selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
-        _, ids = self.index.faiss.search(vector.reshape(1, -1).astype(np.float32), n,
-                                         params=faiss.SearchParameters(sel=selector))
-        return ids[0][ids[0] >= 0]
+        return self.index.search_among(vector, n, allowed)
 
     def _merge(self, ranked: list[tuple[int, float, float, float, float]], k: int) -> list[Hit]:
         """Turn ranked chunks into at most ``k`` passages that never overlap.

@@ -5,15 +5,27 @@ Layout of the index folder::
     index/
       CURRENT                  name of the live version folder (replaced atomically)
       v-20261122T101500-ab12/  one complete version
-        manifest.json          what built it: format, model, chunker, hashes, counts, files
+        manifest.json          what built it: format, model, chunker, search index, hashes, counts, files
         documents.jsonl        each document's text and metadata as indexed
         chunks.npy             int64 rows (document number, start, end)
-        chunks.faiss           FAISS inner-product index of the chunk vectors
+        chunk_vectors.npy      float32 unit vectors, one row per chunk (memory-mapped when loaded)
+        chunk_keys.npy         16-byte key of each chunk vector: a hash of the model name and the text
+        chunks.faiss           FAISS inner-product index of the chunk vectors (type chosen by size)
         sentences.npy          int64 rows (document number, start, end)
-        sentence_vectors.npy   float32 unit vectors, one row per sentence
+        sentence_vectors.npy   float32 unit vectors, one row per sentence (memory-mapped when loaded)
+        sentence_keys.npy      16-byte key of each sentence vector
 
 A build writes a new version folder beside the live one and only then points CURRENT at
 it, so a crash at any moment leaves the previous version loadable. Nothing is pickled.
+
+The keys make the live version an embedding cache: a build looks up every chunk and
+sentence text it needs (with the model's name) among the live version's keys and embeds
+only those it does not find, so ``--rebuild`` of unchanged text and an update after an
+edit embed only what is new. A different model never matches, since its name is hashed in.
+
+The FAISS index is exact (flat) for small corpora and approximate for large ones
+(:func:`search_spec`); the exact float32 vectors are always kept beside it, so retrieval
+scores its candidates exactly whatever the index type.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +51,7 @@ from assistant.config import Settings
 from assistant.corpus import Skipped, UnreadableFile, load_file, scan
 from assistant.embedding import Encoder, canonical_model_name
 from assistant.errors import (
+    AssistantError,
     CorpusError,
     IndexBusyError,
     IndexCorruptError,
@@ -47,10 +60,66 @@ from assistant.errors import (
 )
 from assistant.types import Chunk, Document, Span
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
-DATA_FILES = ("documents.jsonl", "chunks.npy", "chunks.faiss", "sentences.npy", "sentence_vectors.npy")
+DATA_FILES = ("documents.jsonl", "chunks.npy", "chunk_vectors.npy", "chunk_keys.npy", "chunks.faiss",
+              "sentences.npy", "sentence_vectors.npy", "sentence_keys.npy")
+CACHE_FILES = ("chunk_keys.npy", "chunk_vectors.npy", "sentence_keys.npy", "sentence_vectors.npy")
 REBUILD_HINT = "run `assistant index --rebuild` to build it again from the corpus"
+KEY = np.dtype("S16")
+
+# The search index by corpus size, from bench/bench_scale.py (bench/README.md, "Scale"):
+# exact search stays under a few milliseconds up to FLAT_BELOW vectors; above, HNSW with 8-bit
+# scalar-quantised storage keeps recall@10 >= 0.95 (after the exact re-scoring retrieval does)
+# at well under a millisecond a query, at 0.4 of the memory of float32 storage.
+FLAT_BELOW = 50_000
+HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "ef_search": 64, "storage": "sq8"}
+TRAIN_SAMPLE = 100_000  # vectors the scalar quantiser or the IVF centroids are trained on
+
+
+def search_spec(n: int) -> dict:
+    """The FAISS index for ``n`` chunk vectors: exact below FLAT_BELOW, else HNSW (see above)."""
+    if n < FLAT_BELOW:
+        return {"type": "flat"}
+    return dict(HNSW)
+
+
+def _factory(spec: dict) -> str:
+    kind = spec["type"]
+    if kind == "flat":
+        return "Flat"
+    storage = spec.get("storage", "flat")
+    if kind == "hnsw":
+        return f"HNSW{spec['m']}" + ("" if storage == "flat" else f"_{storage.upper()}")
+    if kind == "ivf":
+        return f"IVF{spec['nlist']}," + ("Flat" if storage == "flat" else storage.upper())
+    raise ValueError(f"unknown search index type {kind!r}")
+
+
+def configure_search_index(index: faiss.Index, spec: dict) -> None:
+    """Set the query-time parameters of ``spec`` (HNSW efSearch, IVF nprobe) on ``index``."""
+    space = faiss.ParameterSpace()
+    if spec["type"] == "hnsw":
+        space.set_index_parameter(index, "efSearch", int(spec["ef_search"]))
+    elif spec["type"] == "ivf":
+        space.set_index_parameter(index, "nprobe", int(spec["nprobe"]))
+
+
+def make_search_index(spec: dict, vectors: np.ndarray) -> faiss.Index:
+    """A FAISS inner-product index of type ``spec`` holding ``vectors`` (rows in order)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dimension = vectors.shape[1]
+    index = faiss.index_factory(dimension, _factory(spec), faiss.METRIC_INNER_PRODUCT)
+    if spec["type"] == "hnsw":
+        faiss.downcast_index(index).hnsw.efConstruction = int(spec["ef_construction"])
+    if not index.is_trained:
+        rng = np.random.default_rng(0)  # the same sample every build: the same index
+        sample = vectors if len(vectors) <= TRAIN_SAMPLE else vectors[np.sort(rng.choice(len(vectors), TRAIN_SAMPLE, replace=False))]
+        index.train(sample)
+    for begin in range(0, len(vectors), 100_000):
+        index.add(vectors[begin : begin + 100_000])
+    configure_search_index(index, spec)
+    return index
 
 
 @dataclass(frozen=True)
@@ -68,7 +137,7 @@ class Staleness:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did."""
+    """What a build did; ``*_embedded`` count the texts the model embedded, the rest came from the cache."""
 
     version: str
     added: list[str]
@@ -79,6 +148,8 @@ class BuildReport:
     chunks: int
     chunks_embedded: int
     sentences_embedded: int
+    sentences: int = 0
+    search_index: str = "flat"
 
 
 class Index:
@@ -93,19 +164,36 @@ class Index:
         sentence_rows: np.ndarray,
         sentence_vectors: np.ndarray,
         version: str = "",
+        *,
+        chunk_vectors: np.ndarray | None = None,
+        chunk_keys: np.ndarray | None = None,
+        sentence_keys: np.ndarray | None = None,
     ) -> None:
         self.manifest = manifest
         self.documents = documents
         self.by_id = {doc.doc_id: doc for doc in documents}
         self.chunk_rows = chunk_rows
         self.faiss = faiss_index
+        self.chunk_vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal) if chunk_vectors is None else chunk_vectors
         self.sentence_rows = sentence_rows
         self.sentence_vectors = sentence_vectors
+        self.chunk_keys = chunk_keys
+        self.sentence_keys = sentence_keys
         self.version = version
 
     @property
     def model(self) -> str:
         return self.manifest["model"]["name"]
+
+    @property
+    def search_spec(self) -> dict:
+        """The type and parameters of the FAISS index (see :func:`search_spec`)."""
+        return self.manifest.get("search", {"type": "flat"})
+
+    @property
+    def exact(self) -> bool:
+        """Whether the FAISS index searches exactly (a flat index)."""
+        return self.search_spec["type"] == "flat"
 
     def __len__(self) -> int:
         return len(self.chunk_rows)
@@ -124,13 +212,31 @@ class Index:
         return self.documents[doc_no], Span(start, end)
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product scores and chunk numbers of the ``k`` nearest chunks."""
+        """Inner-product scores and chunk numbers of the ``k`` nearest chunks.
+
+        Exact for a flat index; for an approximate one, the nearest the index finds.
+        """
         k = min(k, len(self))
         if k == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         scores, ids = self.faiss.search(np.ascontiguousarray(vector.reshape(1, -1), np.float32), k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
+
+    def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+        """Chunk numbers of the ``k`` nearest chunks among those where ``allowed`` is true, exactly."""
+        if self.exact:
+            selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+            _, ids = self.faiss.search(np.ascontiguousarray(vector.reshape(1, -1), np.float32), k,
+                                       params=faiss.SearchParameters(sel=selector))
+            return ids[0][ids[0] >= 0]
+        # an approximate index searched with a filter finds too few: score the allowed chunks exactly
+        ids = np.flatnonzero(allowed)
+        if len(ids) > k:
+            scores = self.chunk_vectors[ids] @ vector
+            top = np.argpartition(-scores, k - 1)[:k]
+            ids = ids[top[np.argsort(-scores[top], kind="stable")]]
+        return ids
 
     def staleness(self, corpus_dir: Path) -> Staleness:
         """Compare the corpus on disk with the hashes in the manifest (files are not parsed)."""
@@ -166,12 +272,39 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    return np.asarray(array)  # a plain read-only view of a memory map: no np.memmap overhead per slice
+
+
+def _read_manifest(folder: Path) -> dict:
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest["format_version"]
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"index file {manifest_path} is missing; {REBUILD_HINT}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index file {manifest_path} is damaged ({exc}); {REBUILD_HINT}") from exc
+    return manifest
+
+
+def _verify(folder: Path, manifest: dict, names: Iterable[str]) -> None:
+    """Check each file's size and checksum against the manifest; IndexCorruptError names a bad one."""
+    for name in names:
+        path = folder / name
+        expected = manifest["files"][name]
+        if not path.is_file():
+            raise IndexCorruptError(f"index file {path} is missing; {REBUILD_HINT}")
+        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise IndexCorruptError(
+                f"index file {path} is damaged or truncated (its checksum does not match the "
+                f"manifest); {REBUILD_HINT}"
+            )
 
 
 def load_index(index_dir: Path, model: str | None = None) -> Index:
-    """Load and verify the live index version.
+    """Load and verify the live index version; the vectors are memory-mapped, not read.
 
     Raises IndexMissingError when nothing was built, IndexMismatchError when it was built
     with another format or with a model other than ``model``, and IndexCorruptError naming
@@ -182,14 +315,8 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
     if version is None:
         raise IndexMissingError(f"no index in {index_dir}; run `assistant index` to build one")
     folder = index_dir / version
-    manifest_path = folder / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        fmt = manifest["format_version"]
-    except FileNotFoundError as exc:
-        raise IndexCorruptError(f"index file {manifest_path} is missing; {REBUILD_HINT}") from exc
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"index file {manifest_path} is damaged ({exc}); {REBUILD_HINT}") from exc
+    manifest = _read_manifest(folder)
+    fmt = manifest["format_version"]
     if fmt != FORMAT_VERSION:
         raise IndexMismatchError(
             f"the index in {index_dir} has format version {fmt}, this assistant reads "
@@ -202,42 +329,115 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
             f"{canonical_model_name(model)!r} was asked for. Ask with --model {built_with!r}, or "
             f"rebuild for the new model with `assistant index --rebuild --model {model}`"
         )
-    for name in DATA_FILES:
-        path = folder / name
-        expected = manifest["files"][name]
-        if not path.is_file():
-            raise IndexCorruptError(f"index file {path} is missing; {REBUILD_HINT}")
-        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
-            raise IndexCorruptError(
-                f"index file {path} is damaged or truncated (its checksum does not match the "
-                f"manifest); {REBUILD_HINT}"
-            )
+    _verify(folder, manifest, DATA_FILES)
     try:
         with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
             documents = [Document.from_dict(json.loads(line)) for line in fh]
         chunk_rows = _load_npy(folder / "chunks.npy")
+        chunk_vectors = _load_npy(folder / "chunk_vectors.npy", mmap=True)
         faiss_index = faiss.read_index(str(folder / "chunks.faiss"))
+        configure_search_index(faiss_index, manifest.get("search", {"type": "flat"}))
         sentence_rows = _load_npy(folder / "sentences.npy")
-        sentence_vectors = _load_npy(folder / "sentence_vectors.npy")
+        sentence_vectors = _load_npy(folder / "sentence_vectors.npy", mmap=True)
+        chunk_keys = _load_npy(folder / "chunk_keys.npy", mmap=True)
+        sentence_keys = _load_npy(folder / "sentence_keys.npy", mmap=True)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise IndexCorruptError(f"index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
-    if faiss_index.ntotal != len(chunk_rows) or len(sentence_vectors) != len(sentence_rows):
+    if (faiss_index.ntotal != len(chunk_rows) or len(chunk_vectors) != len(chunk_rows)
+            or len(chunk_keys) != len(chunk_rows) or len(sentence_vectors) != len(sentence_rows)
+            or len(sentence_keys) != len(sentence_rows)):
         raise IndexCorruptError(f"index in {folder} is inconsistent (counts differ); {REBUILD_HINT}")
-    return Index(manifest, documents, chunk_rows, faiss_index, sentence_rows, sentence_vectors, version)
+    return Index(manifest, documents, chunk_rows, faiss_index, sentence_rows, sentence_vectors, version,
+                 chunk_vectors=chunk_vectors, chunk_keys=chunk_keys, sentence_keys=sentence_keys)
 
 
 def check_corpus(settings: Settings) -> Staleness:
-    """New, changed and deleted documents of the corpus against the index (nothing is parsed)."""
+    """New, changed and deleted documents of the corpus against the index (nothing is parsed).
+
+    An index of an older format counts every document as changed, since it must be rebuilt.
+    """
     version = current_version(settings.index_dir)
     indexed: dict[str, dict] = {}
     if version is not None:
         try:
             manifest = json.loads((settings.index_dir / version / "manifest.json").read_text("utf-8"))
             indexed = manifest["documents"]
+            if manifest["format_version"] != FORMAT_VERSION:
+                indexed = {doc: {**record, "content_hash": ""} for doc, record in indexed.items()}
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"index manifest in {settings.index_dir / version} is damaged ({exc}); {REBUILD_HINT}") from exc
     files, _ = scan(settings.corpus_dir)
     return _compare(indexed, {f.doc_id: f.content_hash for f in files})
+
+
+# --- the embedding cache -------------------------------------------------------------------
+
+
+def text_keys(model: str, texts: list[str]) -> np.ndarray:
+    """The cache key of each text's vector: 16 bytes of BLAKE2b over the model name and the text."""
+    prefix = model.encode("utf-8") + b"\0"
+    return np.array([hashlib.blake2b(prefix + t.encode("utf-8"), digest_size=16).digest() for t in texts],
+                    dtype=KEY).reshape(-1)
+
+
+class VectorCache:
+    """Vectors of earlier builds found by key; sources are (keys, vectors) pairs of one dimension."""
+
+    def __init__(self, sources: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.sources = []
+        for keys, vectors in sources:
+            if len(keys):
+                order = np.argsort(keys, kind="stable")
+                self.sources.append((np.asarray(keys)[order], order, vectors))
+
+    def lookup(self, keys: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for ``keys`` (zero rows where missing) and a mask of the keys found."""
+        vectors = np.zeros((len(keys), dimension), np.float32)
+        found = np.zeros(len(keys), bool)
+        for sorted_keys, order, source in self.sources:
+            if source.shape[1] != dimension:
+                continue
+            todo = np.flatnonzero(~found)
+            if not len(todo):
+                break
+            at = np.minimum(np.searchsorted(sorted_keys, keys[todo]), len(sorted_keys) - 1)
+            hit = sorted_keys[at] == keys[todo]
+            rows = order[at[hit]]
+            take = np.argsort(rows, kind="stable")  # read a memory-mapped source in file order
+            vectors[todo[hit][take]] = source[rows[take]]
+            found[todo[hit]] = True
+        return vectors, found
+
+
+def _cache_of(index_dir: Path, previous: Index | None) -> VectorCache:
+    """The vectors of the live version, when it is of this format and its cache files verify."""
+    if previous is not None:
+        return VectorCache([(previous.chunk_keys, previous.chunk_vectors),
+                            (previous.sentence_keys, previous.sentence_vectors)])
+    version = current_version(index_dir)
+    if version is None:
+        return VectorCache([])
+    folder = index_dir / version
+    try:
+        manifest = _read_manifest(folder)
+        if manifest["format_version"] != FORMAT_VERSION:
+            return VectorCache([])
+        _verify(folder, manifest, CACHE_FILES)
+        arrays = {name: _load_npy(folder / name, mmap=True) for name in CACHE_FILES}
+    except (AssistantError, OSError, ValueError, KeyError):
+        return VectorCache([])  # a damaged index is what --rebuild is for: build without it
+    return VectorCache([(arrays["chunk_keys.npy"], arrays["chunk_vectors.npy"]),
+                        (arrays["sentence_keys.npy"], arrays["sentence_vectors.npy"])])
+
+
+def _embed(encoder: Encoder, cache: VectorCache, keys: np.ndarray, texts: list[str], *, progress: bool,
+           desc: str) -> tuple[np.ndarray, int]:
+    """Vectors of ``texts``, from the cache where found, else embedded; and how many were embedded."""
+    vectors, found = cache.lookup(keys, encoder.dimension)
+    missing = np.flatnonzero(~found)
+    if len(missing):
+        vectors[missing] = encoder.encode([texts[i] for i in missing], progress=progress, desc=desc)
+    return vectors, len(missing)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -256,40 +456,51 @@ def _write_lock(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
+class _HashingWriter:
+    """A file-like sink that counts and hashes what passes through it into ``fh``."""
+
+    def __init__(self, fh) -> None:  # noqa: ANN001 - a binary file
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def _fsync_write(path: Path, data: bytes | Iterable[bytes] | np.ndarray) -> dict:
+    """Write ``data`` (bytes, pieces of bytes, or an array saved as .npy) and fsync it.
+
+    Returns the file's size and SHA-256 as the manifest records them. Large arrays are
+    written in pieces, never copied whole into memory.
+    """
     with path.open("wb") as fh:
-        fh.write(data)
+        sink = _HashingWriter(fh)
+        if isinstance(data, np.ndarray):
+            np.lib.format.write_array(sink, data, allow_pickle=False)
+        else:
+            for piece in [data] if isinstance(data, bytes) else data:
+                sink.write(piece)
         fh.flush()
         os.fsync(fh.fileno())
+    return {"bytes": sink.size, "sha256": sink.digest.hexdigest()}
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _write_version(index_dir: Path, manifest: dict, documents: list[Document], chunk_rows: np.ndarray,
-                   chunk_vectors: np.ndarray, sentence_rows: np.ndarray, sentence_vectors: np.ndarray) -> str:
+def _write_version(index_dir: Path, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
+                   search: faiss.Index) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     version = f"v-{stamp}-{uuid.uuid4().hex[:6]}"
     tmp = index_dir / f".tmp-{version}"
     tmp.mkdir(parents=True)
-    flat = faiss.IndexFlatIP(chunk_vectors.shape[1])
-    flat.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
     payload = {
-        "documents.jsonl": "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in documents).encode(),
-        "chunks.npy": _npy_bytes(chunk_rows),
-        "chunks.faiss": faiss.serialize_index(flat).tobytes(),
-        "sentences.npy": _npy_bytes(sentence_rows),
-        "sentence_vectors.npy": _npy_bytes(sentence_vectors),
+        "documents.jsonl": (json.dumps(d.to_dict(), ensure_ascii=False).encode() + b"\n" for d in documents),
+        **arrays,
+        "chunks.faiss": faiss.serialize_index(search).tobytes(),
     }
-    files = {}
-    for name, data in payload.items():
-        _fsync_write(tmp / name, data)
-        files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    files = {name: _fsync_write(tmp / name, payload[name]) for name in DATA_FILES}
     manifest = {**manifest, "files": files}
     _fsync_write(tmp / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
     os.rename(tmp, index_dir / version)
@@ -306,21 +517,32 @@ def _prune(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass
+class _Rows:
+    """One document's spans, vectors and keys, for chunks or for sentences."""
+
+    spans: np.ndarray
+    vectors: np.ndarray
+    keys: np.ndarray
+
+
 def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, progress: bool = False) -> BuildReport:
     """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
 
-    Only new or changed documents are chunked and embedded; deleted ones are dropped. With
-    ``rebuild`` everything is embedded again. Raises IndexMismatchError when the existing
-    index was built with other model or chunker settings and ``rebuild`` is not set,
-    CorpusError when no document of the corpus can be loaded, IndexBusyError when another
-    build is running.
+    Only new or changed documents are chunked; deleted ones are dropped. With ``rebuild``
+    every document is chunked again. Either way a text whose vector the live version holds
+    (same model, same text) is not embedded again. An index of an older format is rebuilt.
+    Raises IndexMismatchError when the existing index was built with other model or chunker
+    settings and ``rebuild`` is not set, CorpusError when no document of the corpus can be
+    loaded, IndexBusyError when another build is running.
     """
     index_dir = Path(settings.index_dir)
     model = canonical_model_name(settings.model)
     chunker_settings = {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
     with _write_lock(index_dir):
         previous: Index | None = None
-        if not rebuild and current_version(index_dir) is not None:
+        version = current_version(index_dir)
+        if not rebuild and version is not None and _read_manifest(index_dir / version)["format_version"] == FORMAT_VERSION:
             previous = load_index(index_dir, model)
             if previous.manifest["chunker"] != chunker_settings:
                 raise IndexMismatchError(
@@ -328,6 +550,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
                     f"{previous.manifest['chunker']}, not {chunker_settings}; "
                     "run `assistant index --rebuild` to rebuild it with the new settings"
                 )
+        cache = _cache_of(index_dir, previous)
         files, skipped = scan(settings.corpus_dir)
         indexed = previous.manifest["documents"] if previous else {}
         status = _compare(indexed, {f.doc_id: f.content_hash for f in files})
@@ -355,54 +578,58 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
 
         chunker = Chunker(encoder.count_tokens, settings.chunk_tokens, settings.chunk_overlap)
         splitter = SentenceSplitter()
-        new_chunks = {doc.doc_id: chunker.chunk(doc) for doc in fresh}
-        new_sentences = {doc.doc_id: splitter.split(doc.text) for doc in fresh}
-        chunk_texts = [c.text for doc in fresh for c in new_chunks[doc.doc_id]]
-        sentence_texts = [doc.text[s.start : s.end] for doc in fresh for s in new_sentences[doc.doc_id]]
-        chunk_vecs = encoder.encode(chunk_texts, progress=progress, desc="Embedding chunks")
-        sent_vecs = encoder.encode(sentence_texts, progress=progress, desc="Embedding sentences")
-        fresh_chunk_vecs = _split_rows(chunk_vecs, [len(new_chunks[d.doc_id]) for d in fresh], fresh)
-        fresh_sent_vecs = _split_rows(sent_vecs, [len(new_sentences[d.doc_id]) for d in fresh], fresh)
+        new_chunks = {doc.doc_id: [(c.start, c.end) for c in chunker.chunk(doc)] for doc in fresh}
+        new_sentences = {doc.doc_id: [(s.start, s.end) for s in splitter.split(doc.text)] for doc in fresh}
+        chunk_texts = [doc.text[s:e] for doc in fresh for s, e in new_chunks[doc.doc_id]]
+        sentence_texts = [doc.text[s:e] for doc in fresh for s, e in new_sentences[doc.doc_id]]
+        chunk_keys = text_keys(model, chunk_texts)
+        sentence_keys = text_keys(model, sentence_texts)
+        chunk_vecs, chunks_embedded = _embed(encoder, cache, chunk_keys, chunk_texts, progress=progress,
+                                             desc="Embedding chunks")
+        sent_vecs, sentences_embedded = _embed(encoder, cache, sentence_keys, sentence_texts, progress=progress,
+                                               desc="Embedding sentences")
+        fresh_chunks = _per_document(fresh, new_chunks, chunk_vecs, chunk_keys)
+        fresh_sentences = _per_document(fresh, new_sentences, sent_vecs, sentence_keys)
+        old_chunks, old_sentences = _rows_by_document(previous) if previous else ({}, {})
 
-        old = _rows_by_document(previous) if previous else {}
-        chunk_rows, chunk_vectors, sentence_rows, sentence_vectors = [], [], [], []
+        chunk_parts: list[tuple[int, _Rows]] = []
+        sentence_parts: list[tuple[int, _Rows]] = []
         doc_records = {}
         for number, doc in enumerate(documents):
-            if doc.doc_id in fresh_chunk_vecs:
-                c_spans = [(c.start, c.end) for c in new_chunks[doc.doc_id]]
-                s_spans = [(s.start, s.end) for s in new_sentences[doc.doc_id]]
-                c_vecs, s_vecs = fresh_chunk_vecs[doc.doc_id], fresh_sent_vecs[doc.doc_id]
-            else:
-                c_spans, c_vecs, s_spans, s_vecs = old[doc.doc_id]
-            chunk_rows += [(number, s, e) for s, e in c_spans]
-            sentence_rows += [(number, s, e) for s, e in s_spans]
-            chunk_vectors.append(c_vecs)
-            sentence_vectors.append(s_vecs)
+            chunks = fresh_chunks.get(doc.doc_id) or old_chunks[doc.doc_id]
+            sentences = fresh_sentences.get(doc.doc_id) or old_sentences[doc.doc_id]
+            chunk_parts.append((number, chunks))
+            sentence_parts.append((number, sentences))
             doc_records[doc.doc_id] = {
                 "path": doc.path,
                 "content_hash": doc.content_hash,
-                "chunks": len(c_spans),
-                "sentences": len(s_spans),
+                "chunks": len(chunks.spans),
+                "sentences": len(sentences.spans),
             }
         dimension = encoder.dimension
+        chunk_rows, chunk_vectors, all_chunk_keys = _concatenate(chunk_parts, dimension)
+        sentence_rows, sentence_vectors, all_sentence_keys = _concatenate(sentence_parts, dimension)
+        spec = search_spec(len(chunk_rows))
+        search = make_search_index(spec, chunk_vectors)
         manifest = {
             "format_version": FORMAT_VERSION,
             "package_version": __version__,
             "model": {"name": model, "dimension": dimension},
             "chunker": chunker_settings,
+            "search": spec,
             "documents": doc_records,
             "counts": {"documents": len(documents), "chunks": len(chunk_rows), "sentences": len(sentence_rows)},
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        version = _write_version(
-            index_dir,
-            manifest,
-            documents,
-            np.asarray(chunk_rows, dtype=np.int64).reshape(-1, 3),
-            np.concatenate(chunk_vectors).astype(np.float32),
-            np.asarray(sentence_rows, dtype=np.int64).reshape(-1, 3),
-            np.concatenate(sentence_vectors).astype(np.float32),
-        )
+        arrays = {
+            "chunks.npy": chunk_rows,
+            "chunk_vectors.npy": chunk_vectors,
+            "chunk_keys.npy": all_chunk_keys,
+            "sentences.npy": sentence_rows,
+            "sentence_vectors.npy": sentence_vectors,
+            "sentence_keys.npy": all_sentence_keys,
+        }
+        version = _write_version(index_dir, manifest, documents, arrays, search)
         _prune(index_dir, keep={version} | ({previous.version} if previous else set()))
     return BuildReport(
         version=version,
@@ -412,31 +639,49 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
         unchanged=sorted(reuse),
         skipped=skipped,
         chunks=len(chunk_rows),
-        chunks_embedded=len(chunk_texts),
-        sentences_embedded=len(sentence_texts),
+        chunks_embedded=chunks_embedded,
+        sentences_embedded=sentences_embedded,
+        sentences=len(sentence_rows),
+        search_index=_factory(spec),
     )
 
 
-def _split_rows(vectors: np.ndarray, counts: list[int], docs: list[Document]) -> dict[str, np.ndarray]:
+def _per_document(docs: list[Document], spans: dict[str, list[tuple[int, int]]], vectors: np.ndarray,
+                  keys: np.ndarray) -> dict[str, _Rows]:
     out, begin = {}, 0
-    for doc, n in zip(docs, counts):
-        out[doc.doc_id] = vectors[begin : begin + n]
+    for doc in docs:
+        n = len(spans[doc.doc_id])
+        out[doc.doc_id] = _Rows(np.asarray(spans[doc.doc_id], np.int64).reshape(-1, 2),
+                                vectors[begin : begin + n], keys[begin : begin + n])
         begin += n
     return out
 
 
-def _rows_by_document(index: Index) -> dict[str, tuple[list, np.ndarray, list, np.ndarray]]:
-    """Spans and vectors of each document of an index, for reuse in an update."""
-    vectors = index.faiss.reconstruct_n(0, index.faiss.ntotal)
-    out = {}
-    for number, doc in enumerate(index.documents):
-        c_mask = index.chunk_rows[:, 0] == number
-        s_mask = index.sentence_rows[:, 0] == number
-        out[doc.doc_id] = (
-            [tuple(r) for r in index.chunk_rows[c_mask, 1:].tolist()],
-            vectors[c_mask],
-            [tuple(r) for r in index.sentence_rows[s_mask, 1:].tolist()],
-            index.sentence_vectors[s_mask],
-        )
-    return out
+def _concatenate(parts: list[tuple[int, _Rows]], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (document number, start, end), vectors and keys of all documents, in order."""
+    total = sum(len(rows.spans) for _, rows in parts)
+    table = np.empty((total, 3), np.int64)
+    vectors = np.empty((total, dimension), np.float32)
+    keys = np.empty(total, KEY)
+    begin = 0
+    for number, rows in parts:
+        end = begin + len(rows.spans)
+        table[begin:end, 0] = number
+        table[begin:end, 1:] = rows.spans
+        vectors[begin:end] = rows.vectors
+        keys[begin:end] = rows.keys
+        begin = end
+    return table, vectors, keys
 
+
+def _rows_by_document(index: Index) -> tuple[dict[str, _Rows], dict[str, _Rows]]:
+    """Chunk and sentence spans, vectors and keys of each document of an index, for reuse."""
+    out = []
+    for rows, vectors, keys in ((index.chunk_rows, index.chunk_vectors, index.chunk_keys),
+                                (index.sentence_rows, index.sentence_vectors, index.sentence_keys)):
+        # rows are stored in document order, so each document's rows are one slice
+        bounds = np.searchsorted(rows[:, 0], np.arange(len(index.documents) + 1), side="left")
+        out.append({doc.doc_id: _Rows(rows[bounds[i] : bounds[i + 1], 1:], vectors[bounds[i] : bounds[i + 1]],
+                                      keys[bounds[i] : bounds[i + 1]])
+                    for i, doc in enumerate(index.documents)})
+    return out[0], out[1]

@@ -142,6 +142,7 @@ def test_dev_question_shows_the_gold_answer_highlighted(page) -> None:
     citation = page.get_by_label("Citation of the latest answer")
     expect(citation).to_have_value(_contains(item["answers"][0]))
     page.get_by_role("button", name="Copy citation").click()
+    expect(page.get_by_text("Citation copied to the clipboard.")).to_be_visible()
     page.wait_for_function("async () => (await navigator.clipboard.readText()).includes('shipbuilding')",
                            timeout=TIMEOUT)
     shoot(page, "ask")
@@ -159,7 +160,8 @@ def test_source_link_opens_the_document_with_the_span_highlighted(page, context,
     expect(cited).to_contain_text(item["answers"][0], timeout=TIMEOUT)
     expect(cited).to_be_in_viewport()
     expect(cited).to_be_focused()
-    expect(source.get_by_role("heading", level=1)).to_have_text("South Korea Takes on AI Amid Threats at Home and Abroad")
+    title = "South Korea Takes on AI Amid Threats at Home and Abroad"
+    expect(source.get_by_role("heading", level=1)).to_have_text(title)
     expect(source.locator("#span-info")).to_contain_text("Cited span: characters")
     source.set_viewport_size(PHONE)
     source.screenshot(path=SCREENSHOTS / "source-phone.png")
@@ -183,6 +185,7 @@ def test_follow_up_question_uses_the_previous_turn(page) -> None:
     card = ask(page, "and when was it adopted?", keyboard=True)
     expect(card.locator(".qa-query")).to_contain_text("Searched for: “Korean AI strategy: when was it adopted?”")
     expect(card.locator("mark.qa-answer")).to_contain_text("2019")
+    shoot(page, "ask-follow-up")
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator("#chat .qa-card")).to_have_count(0)
     card = ask(page, "and when was it adopted?", keyboard=True)  # no conversation: searched as typed
@@ -273,6 +276,10 @@ def test_hostile_document_is_inert_text_everywhere(page, context, server: str, a
     expect(card).to_contain_text("<img src=x onerror=\"window.__pwned='author'\">Orla Fenwick")
     expect(card).to_contain_text('<img src="http://example.com/flag.png" onerror="window.__pwned = \'md-onerror\'">')
     expect(card).to_contain_text("![green pennant](http://example.com/pennant.png")
+    page.get_by_role("button", name="Options").click()
+    page.get_by_label("Only search these documents").click()
+    expect(page.get_by_role("option", name="<script>window.__pwned='title'</script>")).to_be_visible()
+    page.keyboard.press("Escape")
     open_tab(page, "Library")
     expect(page.locator("#library")).to_contain_text("<script>window.__pwned='title'</script>", timeout=TIMEOUT)
     text = assistant.index.by_id[HOSTILE].text

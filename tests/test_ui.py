@@ -25,16 +25,16 @@ from ui_support import HOSTILE, REPO, assistant, dev_questions, server, ui_setti
 from assistant.pipeline import Assistant
 from assistant.ui import build_demo, create_app, exposure_warning, running
 from assistant.ui.handlers import Handlers
-from assistant.ui.render import ABSTAIN_MESSAGE
+from assistant.ui.render import ABSTAIN_MESSAGE, safe_url, text
 
 DOC = "000_e5c0c9823818600b"
 
 # Tags and attributes the app itself writes into answers, quote results and the source view;
 # anything else in the HTML would have come from a document.
-ALLOWED_TAGS = {"div", "p", "q", "blockquote", "mark", "strong", "a", "details", "summary", "ol", "li", "span",
-                "br", "del", "ins", "table", "caption", "thead", "tbody", "tr", "th", "td", "code", "html",
-                "head", "meta", "title", "style", "body", "header", "main", "h1", "h2", "h3", "section", "dl", "dt", "dd",
-                "script"}
+ALLOWED_TAGS = {"div", "p", "blockquote", "mark", "strong", "a", "details", "summary", "ol", "li", "span", "br",
+                "del", "ins", "table", "caption", "thead", "tbody", "tr", "th", "td", "code", "section", "h3",
+                "dl", "dt", "dd",  # and, in the source view's page:
+                "html", "head", "meta", "title", "style", "body", "header", "main", "h1", "h2", "script"}
 ALLOWED_ATTRS = {"class", "href", "target", "rel", "title", "role", "id", "tabindex", "aria-label", "scope",
                  "open", "lang", "charset", "name", "content", "nonce"}
 
@@ -95,6 +95,27 @@ def ask(client: Client, question: str, k: int = 5, docs: list[str] | None = None
 def last_message(chat: list[dict]) -> str:
     content = chat[-1]["content"]
     return content if isinstance(content, str) else "".join(c.get("text", "") for c in content)
+
+
+# --- rendering, without a server ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", [
+    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "![x](http://example.com/x.png)",
+    "[x](javascript:alert(1))", "{{constructor}}", "${alert(1)}", "$x^2$", "**bold** _it_ `code`",
+    "line one\n\n![after a blank line](http://example.com/y.png)", "a\u2028b\r\nc",
+])
+def test_text_leaves_nothing_to_interpret(hostile: str) -> None:
+    out = text(hostile)
+    assert unescape(out.replace("<br>", "\n")) == hostile.replace("\r", "").replace("\u2028", "\n")
+    assert not set("<>[](){}!$*_`'\"") & set(out.replace("<br>", ""))
+    assert "\n" not in out
+
+
+def test_only_web_links_are_links() -> None:
+    assert safe_url("https://example.org/a") == "https://example.org/a"
+    assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
+    assert safe_url("//example.org") is None and safe_url(None) is None
 
 
 # --- Ask ------------------------------------------------------------------------------------
@@ -188,7 +209,7 @@ def test_quote_check_gives_each_verdict(client: Client, verdict: str) -> None:
         match = data["matches"][0]
         assert match["doc_id"] == "001_c4102580e4b6b722" and match["link"] in html.replace("&amp;", "&")
     if verdict == "altered":
-        assert "<del" in html and "<ins" in html and "peace" in html and "trade" in html
+        assert '<del title="in the source">peace</del> <ins title="in the quote">trade</ins>' in html
     assert_inert(html)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.pipeline import Assistant
+from assistant.pipeline import Assistant, LiveAssistant
 from assistant.ui.handlers import ROW_COLUMNS, Handlers
 
 CONCURRENCY = 4  # questions answered at once; the model call dominates, so more only queues in torch
@@ -17,32 +17,35 @@ INTRO = ("# Ask the sources\nEvery answer is a sentence quoted **verbatim** from
          "the exact place it comes from. When the documents don't answer, the assistant says so.")
 COPY_JS = """(citation) => {
   if (citation && navigator.clipboard) { navigator.clipboard.writeText(citation); }
-  return [];
+  return citation;
 }"""
 
 
-def build_demo(assistant: Assistant, *, results_dir: Path | None = None) -> gr.Blocks:
+def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None = None) -> gr.Blocks:
     """The Gradio app over a loaded Assistant.
 
     ``results_dir`` receives one folder per evaluation run (default: the system temp folder).
     The queue is configured here; serve the result with ``assistant.ui.create_app``.
     """
     handlers = Handlers(assistant, results_dir)
-    documents = [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in assistant.index.documents]
-    default_k = min(assistant.settings.k, MAX_PASSAGES)
+    current = handlers.live.current()
+    documents = [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in current.index.documents]
+    default_k = min(current.settings.k, MAX_PASSAGES)
 
     with gr.Blocks(title="Ask the sources", analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Ask", id="ask", elem_id="tab-ask"):
-                chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, latex_delimiters=[],
-                                  buttons=[], feedback_options=None, autoscroll=True,
+                # Messages are HTML built by render.py, in which no document text can be markdown,
+                # LaTeX or markup; Gradio's copy buttons would copy that HTML, so there are none.
+                chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, layout="panel",
+                                  latex_delimiters=[], buttons=[], feedback_options=None, autoscroll=True,
                                   placeholder="Ask a question about the documents. Follow-up questions "
                                               "such as “and when was it adopted?” use the conversation.")
                 turns = gr.State([])
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(label="Question", elem_id="question", lines=1, max_lines=6, scale=5,
-                                          placeholder="e.g. Which Korean industries is AI relevant to?",
+                                          placeholder="Ask about the documents",
                                           max_length=20_000)
                     ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
                 with gr.Row():
@@ -65,7 +68,7 @@ def build_demo(assistant: Assistant, *, results_dir: Path | None = None) -> gr.B
                             "outputs": [question, chat, turns, citation, response_json]}
                 ask.click(**ask_args, api_name="ask")
                 question.submit(**ask_args, api_name=False)
-                copy.click(None, inputs=[citation], outputs=None, js=COPY_JS)
+                copy.click(handlers.copied, inputs=[citation], outputs=None, js=COPY_JS, api_name=False)
                 clear.click(handlers.clear, None, [chat, turns, citation, response_json], api_name="clear")
                 chat.clear(handlers.clear, None, [chat, turns, citation, response_json], api_name=False)
 

@@ -15,7 +15,7 @@ import gradio as gr
 
 from assistant.conversation import Turn, next_turn
 from assistant.errors import AssistantError
-from assistant.pipeline import Assistant
+from assistant.pipeline import Assistant, LiveAssistant
 from assistant.ui.render import (
     citation_text,
     document_link,
@@ -30,19 +30,28 @@ from assistant.ui.render import (
 
 EMPTY_QUESTION = "Type a question about the documents first."
 EMPTY_QUOTE = "Paste a quote to check first."
+NO_CITATION = "There is no citation to copy yet: ask a question first."
 NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
+PASS, FAIL = "✓ pass", "✗ fail"
 ROW_COLUMNS = ["Result", "Id", "Question", "Expected", "Answer", "Hit rank", "Confidence"]
 GROUP_COLUMNS = ("questions", "hit@5", "answer_accuracy", "answered", "abstention_accuracy")
 
 
-class Handlers:
-    """The app's event handlers over one loaded Assistant.
+def as_live(assistant: Assistant | LiveAssistant) -> LiveAssistant:
+    """``assistant`` as a LiveAssistant, which follows index rebuilds without a restart."""
+    return assistant if isinstance(assistant, LiveAssistant) else LiveAssistant(assistant)
 
-    ``results_dir`` receives one folder per evaluation run (default: the system temp folder).
+
+class Handlers:
+    """The app's event handlers over the live index version.
+
+    Each request takes ``live.current()`` once and uses that Assistant throughout, so it is
+    answered wholly from one index version, even while ``assistant index`` switches to a new
+    one. ``results_dir`` receives one folder per evaluation run (default: the system temp folder).
     """
 
-    def __init__(self, assistant: Assistant, results_dir: Path | None = None) -> None:
-        self.assistant = assistant
+    def __init__(self, assistant: Assistant | LiveAssistant, results_dir: Path | None = None) -> None:
+        self.live = as_live(assistant)
         self.results_dir = results_dir
 
     # --- Ask --------------------------------------------------------------------------------
@@ -58,7 +67,7 @@ class Handlers:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         turn = next_turn(question, [Turn(**t) for t in turns or []])
         try:
-            response = self.assistant.ask(turn.query, k=int(k), doc_ids=list(doc_ids or []) or None)
+            response = self.live.current().ask(turn.query, k=int(k), doc_ids=list(doc_ids or []) or None)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         history = list(history or []) + [
@@ -68,6 +77,14 @@ class Handlers:
         citation = citation_text(response.answer) if response.answer else ""
         payload = {"asked": question, "query": turn.query, "follow_up": turn.follow_up, **response.to_dict()}
         return "", history, list(turns or []) + [asdict(turn)], citation, payload
+
+    @staticmethod
+    def copied(citation: str) -> None:
+        """Say whether "Copy citation" had anything to copy (the browser does the copying)."""
+        if citation:
+            gr.Info("Citation copied to the clipboard.")
+        else:
+            gr.Warning(NO_CITATION)
 
     @staticmethod
     def clear() -> tuple[Any, ...]:
@@ -82,7 +99,7 @@ class Handlers:
             gr.Warning(EMPTY_QUOTE)
             return gr.skip(), gr.skip()
         try:
-            check = self.assistant.check_quote(quote)
+            check = self.live.current().check_quote(quote)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         data = check.to_dict()
@@ -90,7 +107,8 @@ class Handlers:
 
     # --- Evaluate ---------------------------------------------------------------------------
 
-    def evaluate(self, path: str | None, k: float, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    def evaluate(self, path: str | None, k: float,
+                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - Gradio's idiom
         """Run an uploaded question set: (summary HTML, per-question rows, result files, summary JSON)."""
         from assistant.evaluation import evaluate_file
 
@@ -104,12 +122,12 @@ class Handlers:
             progress((done, total), desc="Answering questions", unit="questions")
 
         try:
-            run = evaluate_file(path, self.assistant, out_dir, k=int(k), on_progress=on_progress)
+            run = evaluate_file(path, self.live.current(), out_dir, k=int(k), on_progress=on_progress)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         for problem in run.skipped:
             gr.Warning(str(problem))
-        rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != "✗ fail")
+        rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != FAIL)
         files = [str(p) for p in run.files.values() if Path(p).is_file()]
         return _summary_html(run.summary), rows, files, run.summary
 
@@ -117,7 +135,7 @@ class Handlers:
 
     def library(self) -> str:
         """The documents with their metadata, and the index status."""
-        assistant = self.assistant
+        assistant = self.live.current()
         return _index_status(assistant) + _documents_table(assistant)
 
 
@@ -126,7 +144,7 @@ def _row(row: dict[str, Any]) -> list[Any]:
     failed = (metrics.get("answer_correct") == 0 or metrics.get("abstained") == 0
               or (bool(row.get("answers")) and metrics.get("hit_rank") is None))
     return [
-        "✗ fail" if failed else "✓ pass",
+        FAIL if failed else PASS,
         row["id"],
         row["question"],
         " | ".join(row.get("answers") or []) or "(not answerable)",

@@ -23,7 +23,7 @@ from assistant.types import Answer, Passage, source_link
 # Markdown, GFM, LaTeX ($) and Handlebars/JS-template ({ } $ `) syntax, plus HTML's own.
 _INERT = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'`*_[](){}!#|~$\\:+-=^"})
 _BREAKS = str.maketrans({"\r": "", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n", "\x0c": "\n"})
-CONTEXT_CHARS = 500
+CONTEXT_CHARS = 240
 SNIPPET_CHARS = 280
 ABSTAIN_MESSAGE = "The sources don't appear to answer this."
 VERDICT_LABELS = {
@@ -112,7 +112,8 @@ def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
 
 def _passage_item(passage: Passage) -> str:
     score = f"score {passage.score:.3f}"
-    return (f'<li class="qa-other">{_cite_line(passage.title, passage.author, passage.date, passage.page, passage.link, [score])}'
+    cite = _cite_line(passage.title, passage.author, passage.date, passage.page, passage.link, [score])
+    return (f'<li class="qa-other">{cite}'
             f'<p class="qa-snippet">{text(trim(passage.text, SNIPPET_CHARS))}</p></li>')
 
 
@@ -160,19 +161,18 @@ def render_user(question: str) -> str:
 
 
 def _diff(ops: Sequence[Mapping[str, str]]) -> str:
-    """Word diff from the source to the quote: removed source words struck, quote words inserted."""
+    """Word diff from the source to the quote: the source's words struck, the quote's underlined."""
     out = []
     for op in ops:
-        kind, quote, source = op.get("op"), op.get("quote", ""), op.get("source", "")
+        kind, quote, source = op.get("op"), op.get("quote", "").strip(), op.get("source", "").strip()
         if kind == "equal":
             out.append(text(source or quote))
-        else:
-            if source:
-                out.append(f'<del title="in the source">{text(source)}</del>')
-            if quote:
-                out.append(f'<ins title="in the quote">{text(quote)}</ins>')
-        out.append(" ")
-    return "".join(out).strip()
+            continue
+        if source:
+            out.append(f'<del title="in the source">{text(source)}</del>')
+        if quote:
+            out.append(f'<ins title="in the quote">{text(quote)}</ins>')
+    return " ".join(part for part in out if part)
 
 
 def _match_item(match: Mapping[str, Any]) -> str:
@@ -186,10 +186,11 @@ def _match_item(match: Mapping[str, Any]) -> str:
     extra = [f"characters {match['start']}–{match['end']}", f"similarity {float(match.get('score', 0)):.2f}"]
     if match.get("normalizations"):
         extra.append("after normalising " + text(", ".join(match["normalizations"])))
-    parts = [f'<li class="qa-match">{_cite_line(match["title"], None, None, match.get("page"), match.get("link", ""), extra)}',
+    cite = _cite_line(match["title"], None, None, match.get("page"), match.get("link", ""), extra)
+    parts = [f'<li class="qa-match">{cite}',
              f'<blockquote class="qa-passage">{shown}</blockquote>']
     if match.get("diff") and not match.get("exact"):
-        parts.append(f'<p class="qa-diff"><span class="qa-diff-label">Differences:</span> {_diff(match["diff"])}</p>')
+        parts.append(f'<p class="qa-diff"><strong>Differences:</strong> {_diff(match["diff"])}</p>')
     parts.append("</li>")
     return "".join(parts)
 
@@ -204,6 +205,9 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
     for notice in check.get("notices") or ():
         parts.append(f'<p class="qa-notice">{text(notice)}</p>')
     matches = check.get("matches") or []
+    if any(m.get("diff") and not m.get("exact") for m in matches):
+        parts.append('<p class="qa-legend">In the differences, <del>struck</del> words are the source’s and '
+                     '<ins>underlined</ins> words are the quote’s.</p>')
     if matches:
         parts.append(f'<ol class="qa-list">{"".join(_match_item(m) for m in matches)}</ol>')
     nearest = [Passage.from_dict(p) if isinstance(p, Mapping) else p for p in check.get("nearest") or ()]
@@ -219,7 +223,8 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
 def render_metrics(metrics: Mapping[str, str], caption: str) -> str:
     """Named figures as a compact grid (a description list)."""
     items = "".join(f"<div><dt>{text(name)}</dt><dd>{text(value)}</dd></div>" for name, value in metrics.items())
-    return f'<section class="qa-metrics-block" aria-label="{attr(caption)}"><h3>{text(caption)}</h3><dl class="qa-metrics">{items}</dl></section>'
+    return (f'<section class="qa-metrics-block" aria-label="{attr(caption)}"><h3>{text(caption)}</h3>'
+            f'<dl class="qa-metrics">{items}</dl></section>')
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str, *, raw: int = -1) -> str:

@@ -20,7 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.routing import Mount
 
-from assistant.pipeline import Assistant
+from assistant.pipeline import Assistant, LiveAssistant
+from assistant.ui.handlers import as_live
 from assistant.ui.source import refused, source_page
 from assistant.ui.style import CSS
 
@@ -55,17 +56,20 @@ def _logged_in(gradio_app: FastAPI, request: Request) -> bool:
     # Gradio's own check (gradio.routes.App.create_app, get_current_user): the login form
     # sets this cookie, and the token maps to the user name.
     cookie_id = gradio_app.cookie_id  # type: ignore[attr-defined]
-    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
+    cookies = request.cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
     return token is not None and gradio_app.tokens.get(token) is not None  # type: ignore[attr-defined]
 
 
-def create_app(demo: gr.Blocks, assistant: Assistant, *, auth: Auth = None, host: str = "127.0.0.1",
-               port: int = 7860, max_file_size: str = "5mb") -> FastAPI:
+def create_app(demo: gr.Blocks, assistant: Assistant | LiveAssistant, *, auth: Auth = None,
+               host: str = "127.0.0.1", port: int = 7860, max_file_size: str = "5mb") -> FastAPI:
     """The ASGI app: ``demo`` at ``/`` and the source view of ``assistant``'s documents at ``/source``.
 
+    Pass the LiveAssistant given to ``build_demo`` so that both follow index rebuilds together.
     With ``auth`` (user, password) both ask for the same login.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    live = as_live(assistant)
 
     @app.get(SOURCE_PATH, response_class=HTMLResponse, include_in_schema=False)
     def source(request: Request, doc: str | None = None, start: str | None = None,
@@ -73,7 +77,7 @@ def create_app(demo: gr.Blocks, assistant: Assistant, *, auth: Auth = None, host
         if auth is not None and not _logged_in(_gradio_app(app), request):
             page = refused("Log in first: open the assistant, sign in, then follow the link again.", 401)
         else:
-            page = source_page(assistant.index.by_id, doc, start, end)
+            page = source_page(live.current().index.by_id, doc, start, end)
         return HTMLResponse(page.html, status_code=page.status, headers=page.headers)
 
     return gr.mount_gradio_app(

@@ -143,7 +143,8 @@ def _document_page(document: Document, lo: int | None, hi: int | None) -> Page:
                     f'<p class="cite">{inert(cite)}</p>')
         text = (f"{inert(document.text[:lo])}<mark id=\"cited\" tabindex=\"-1\" aria-label=\"cited span\">"
                 f"{inert(document.text[lo:hi])}</mark>{inert(document.text[hi:])}")
-        script = "var m=document.getElementById('cited');m.scrollIntoView({block:'center'});m.focus({preventScroll:true});"
+        script = ("var m=document.getElementById('cited');"
+                  "m.scrollIntoView({block:'center'});m.focus({preventScroll:true});")
     else:
         text = inert(document.text)
     body.append("</header>")

@@ -13,7 +13,7 @@ mark.qa-answer { background: #ffe58f; color: #000; padding: 0.05em 0.1em; border
 .qa-query { font-size: 0.9em; font-style: italic; }
 .qa-notice { font-size: 0.9em; }
 .qa-abstain { padding: 0.4em 0.6em; border: 2px dashed var(--border-color-primary); border-radius: 6px; }
-.qa-others summary { cursor: pointer; font-weight: 600; padding: 0.2em 0; }
+.qa-others summary { cursor: pointer; font-weight: 600; font-size: 0.95em; padding: 0.2em 0; }
 .qa-list { padding-left: 1.4em; margin: 0.3em 0; }
 .qa-list li { margin: 0.5em 0; }
 .qa-snippet { font-size: 0.9em; }
@@ -23,15 +23,16 @@ mark.qa-answer { background: #ffe58f; color: #000; padding: 0.05em 0.1em; border
 .qa-badge.qa-verbatim { background: #1a7f37; }
 .qa-badge.qa-altered { background: #9a6700; }
 .qa-badge.qa-absent { background: #cf222e; }
-.qa-diff del { background: #ffebe9; color: #82071e; text-decoration: line-through; }
-.qa-diff ins { background: #dafbe1; color: #044f1e; text-decoration: underline; }
-.qa-diff-label { font-weight: 600; }
+.qa-diff del, .qa-legend del { background: #ffebe9; color: #82071e; text-decoration: line-through; }
+.qa-diff ins, .qa-legend ins { background: #dafbe1; color: #044f1e; text-decoration: underline; }
+.qa-legend { font-size: 0.9em; }
 .qa-table-wrap { overflow-x: auto; max-width: 100%; }
 .qa-table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
 .qa-table caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
 .qa-table th, .qa-table td { border: 1px solid var(--border-color-primary); padding: 0.3em 0.5em;
   text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-.qa-metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.4rem; margin: 0.3em 0; }
+.qa-metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.4rem;
+  margin: 0.3em 0; }
 .qa-metrics div { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.3em 0.6em; }
 .qa-metrics dt { font-size: 0.85em; }
 .qa-metrics dd { margin: 0; font-size: 1.15em; font-weight: 700; }

@@ -1,0 +1,109 @@
+"""Offline: loading the model, indexing, answering and checking quotes open no network connection.
+
+The work runs in a fresh interpreter in which every socket connection and name lookup that is
+not for this machine is refused and recorded before anything else is imported, and without the
+HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE variables that the Makefile and app.py set, so the test
+proves the code itself asks for nothing (and not only that those variables are respected).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DATA, REPO
+
+GUARD = r'''
+import ipaddress
+import socket
+
+attempts = []
+
+
+def _local(host) -> bool:
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(address) -> None:
+    if isinstance(address, tuple) and not _local(address[0]):
+        attempts.append(f"connect {address!r}")
+        raise OSError(f"the network is blocked in this test: connect {address!r}")
+
+
+_connect, _connect_ex, _getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+
+def connect(self, address):
+    _check(address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(address)
+    return _connect_ex(self, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _local(host.decode() if isinstance(host, bytes) else host):
+        attempts.append(f"lookup {host!r}")
+        raise socket.gaierror(f"the network is blocked in this test: lookup {host!r}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+'''
+
+WORK = r'''
+import json
+import socket
+import sys
+from pathlib import Path
+
+# The guard works: a remote address is refused and recorded, loopback is not.
+try:
+    socket.create_connection(("198.51.100.7", 80), timeout=2)
+except OSError:
+    pass
+server = socket.create_server(("127.0.0.1", 0))
+socket.create_connection(server.getsockname(), timeout=2).close()
+server.close()
+guard_works = attempts == ["lookup '198.51.100.7'"] or attempts == ["connect ('198.51.100.7', 80)"]
+attempts.clear()
+
+from assistant.config import Settings
+from assistant.embedding import SentenceTransformerEncoder
+from assistant.pipeline import Assistant
+from assistant.store import build_index
+
+root = Path(sys.argv[1])
+settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+encoder = SentenceTransformerEncoder()  # loaded from the installed package, here
+report = build_index(settings, encoder)
+assistant = Assistant.open(settings, encoder)
+response = assistant.ask("How many ships did the lighthouse keeper count?")
+check = assistant.check_quote("The Perito Moreno glacier advances about two metres per day.")
+print(json.dumps({"guard_works": guard_works, "attempts": attempts, "added": report.added,
+                  "top": response.passages[0].doc_id, "verdict": check.verdict}))
+'''
+
+
+def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "mini", tmp_path / "corpus")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    done = subprocess.run([sys.executable, "-c", GUARD + WORK, str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["guard_works"], "the socket guard did not catch a remote connection"
+    assert result["attempts"] == [], f"network use: {result['attempts']}"
+    assert sorted(result["added"]) == ["notes", "page", "repeat"]
+    assert result["top"] == "repeat" and result["verdict"] == "verbatim"
