@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup index run test browser clean
+.PHONY: setup index run test browser clean bench
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ run: index
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# Performance and scale suite (under 15 minutes on 2 cores): bench/results/*.json and bench.md.
+bench: setup
+	$(BIN)/python bench/suite.py
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-* index/.lock

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from assistant.authorship import asks_for_author, author_mentions
 from assistant.keyword import KeywordIndex
@@ -83,6 +87,32 @@ class Scored:
     keyword: float
 
 
+class TermSets:
+    """The distinct terms of each sentence, kept as term numbers in two flat arrays.
+
+    ``terms[i]`` is the frozenset of sentence ``i``'s terms, made when asked for. A list of
+    frozensets held about 1.4 KB of Python objects per sentence, several per chunk, which a
+    corpus of a million chunks could not afford (bench/README.md, "Memory").
+    """
+
+    def __init__(self, term_lists: Iterable[list[str]]) -> None:
+        numbers: dict[str, int] = {}
+        ids, ends = array("i"), array("q", [0])
+        for terms in term_lists:
+            ids.extend(sorted({numbers.setdefault(t, len(numbers)) for t in terms}))
+            ends.append(len(ids))
+        self._ids = np.frombuffer(ids, dtype=np.int32) if ids else np.empty(0, np.int32)
+        self._ends = np.frombuffer(ends, dtype=np.int64)
+        self._names = list(numbers)
+
+    def __len__(self) -> int:
+        return len(self._ends) - 1
+
+    def __getitem__(self, i: int) -> frozenset[str]:
+        names = self._names
+        return frozenset(names[j] for j in self._ids[self._ends[i] : self._ends[i + 1]].tolist())
+
+
 class AnswerExtractor:
     """Picks the answer sentence from a retrieval and decides whether to abstain."""
 
@@ -92,13 +122,10 @@ class AnswerExtractor:
         self.keyword: KeywordIndex = retriever.keyword
         self.weights = weights or Weights()
         self.passages = passages
-        rows = self.index.sentence_rows
-        self.sentence_terms = [
-            frozenset(terms)
-            for terms in self.keyword.terms_many(
-                [self.index.documents[d].text[s:e] for d, s, e in rows.tolist()]
-            )
-        ]
+        documents = self.index.documents
+        self.sentence_terms = TermSets(
+            self.keyword.terms(documents[d].text[s:e]) for d, s, e in self.index.sentence_rows.tolist()
+        )
 
     def term_weights(self, terms: list[str]) -> dict[str, float]:
         """Each distinct term's share of the terms' total IDF."""

@@ -84,6 +84,7 @@ def main() -> None:
     Quick start:
       assistant index                       # build index/ from corpus/
       assistant ask "Who is South Korea's foreign affairs minister?"
+      assistant quote "Kim's comments have been edited and condensed for clarity."
       assistant eval questions.jsonl --out results.jsonl
     """
 
@@ -302,7 +303,7 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool
             click.echo(f"    part chars {part.start}-{part.end}: "
                        f"{_shorten(match.text[part.start - match.start : part.end - match.start])}")
         if match.diff:
-            click.echo("    " + _word_diff(match.diff))
+            click.echo("    " + _word_diff(match.diff, match.parts))
         else:
             click.echo("    " + _shorten(" ".join(match.text.split()), 400))
     if check.verdict == "absent":
@@ -315,16 +316,24 @@ def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit // 2 - 2] + " … " + text[-(limit // 2 - 2) :]
 
 
-def _word_diff(diff: Any) -> str:
-    """The diff of a QuoteMatch as one line: [-source-]{+quote+}, long equal runs shortened."""
-    out = []
+def _word_diff(diff: Any, parts: Any = ()) -> str:
+    """The diff of a QuoteMatch as one line: [-source-]{+quote+}, long equal runs shortened,
+    `` … `` where the quote elides words between ``parts``."""
+    ends, total = [], 0
+    for part in parts[:-1]:
+        total += part.end - part.start
+        ends.append(total)
+    out, consumed = [], 0
     for d in diff:
         source, said = " ".join(d.source.split()), " ".join(d.quote.split())
         tail = " " if (d.source or d.quote)[-1:].isspace() else ""
         if d.op == "equal":
             out.append(_shorten(source, 120) + tail)
-            continue
-        deleted = click.style(f"[-{source}-]", fg="red") if source else ""
-        added = click.style(f"{{+{said}+}}", fg="green") if said else ""
-        out.append(deleted + added + tail)
+        else:
+            deleted = click.style(f"[-{source}-]", fg="red") if source else ""
+            added = click.style(f"{{+{said}+}}", fg="green") if said else ""
+            out.append(deleted + added + tail)
+        consumed += len(d.source)
+        if d.source and consumed in ends:
+            out.append(" … ")
     return "".join(out).strip()

@@ -2,13 +2,13 @@
 
 Threads (bench/README.md, "Embedding"): torch's OpenMP threads spin while they wait for each
 other, so on a busy two-core machine two threads made one question 3-10 times slower than one
-thread. Passive waiting (set below, before torch is loaded) removes that; on top of it a batch
-of a few texts (a question) runs on one thread, a larger one (an index build) on all cores.
+thread. Passive waiting (set in assistant/__init__.py, before torch is loaded) removes most of
+that; on top of it a batch of a few texts (a question) runs on one thread, a larger one (an
+index build) on all cores.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from functools import cached_property
@@ -22,9 +22,6 @@ from assistant.config import DEFAULT_MODEL
 from assistant.errors import InputError
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
-
-# OpenMP reads this once, when torch's runtime is loaded; a value set by the user is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SMALL_BATCH = 4  # texts; up to this many are embedded on one thread
 

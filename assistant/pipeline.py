@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.answer import AnswerExtractor
 from assistant.config import Settings
@@ -12,7 +12,10 @@ from assistant.embedding import Encoder, SentenceTransformerEncoder
 from assistant.retrieval import Retriever, clean_question
 from assistant.errors import AssistantError
 from assistant.store import Index, Staleness, current_version, load_index
-from assistant.types import Answer, Passage
+from assistant.types import Answer, Passage, QuoteCheck
+
+if TYPE_CHECKING:
+    from assistant.quotes import QuoteChecker
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Assistant:
         self.settings = settings
         self.retriever = Retriever(index, encoder, settings)
         self.extractor = AnswerExtractor(self.retriever)
+        self._quote_checker: QuoteChecker | None = None
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
@@ -76,14 +80,14 @@ class Assistant:
             responses.append(Response(retrieval.question, retrieval.passages, answer, retrieval.notices))
         return responses
 
-    def check_quote(self, text: str) -> QuoteCheck:  # noqa: F821 - imported where it is built
+    def check_quote(self, text: str) -> QuoteCheck:
         """Is ``text`` in the sources: a QuoteCheck with verdict verbatim, altered or absent.
 
         The checker is built on first use. Raises InputError for a quote too short to check.
         """
         from assistant.quotes import QuoteChecker
 
-        if getattr(self, "_quote_checker", None) is None:
+        if self._quote_checker is None:
             self._quote_checker = QuoteChecker(self.index, self.encoder, self.retriever)
         return self._quote_checker.check(text)
 

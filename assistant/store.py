@@ -69,12 +69,17 @@ REBUILD_HINT = "run `assistant index --rebuild` to build it again from the corpu
 KEY = np.dtype("S16")
 
 # The search index by corpus size, from bench/bench_scale.py (bench/README.md, "Scale"):
-# exact search stays under a few milliseconds up to FLAT_BELOW vectors; above, HNSW with 8-bit
-# scalar-quantised storage keeps recall@10 >= 0.95 (after the exact re-scoring retrieval does)
-# at well under a millisecond a query, at 0.4 of the memory of float32 storage.
-FLAT_BELOW = 50_000
-HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "ef_search": 64, "storage": "sq8"}
+# exact search of one question takes about 0.6 ms at 10k vectors but 25 ms at 100k, so from
+# FLAT_BELOW on the store uses HNSW with 8-bit scalar-quantised storage, which kept recall@10
+# >= 0.96 (after the exact re-scoring retrieval does) at 1-2 ms a query; its graph and codes
+# take 0.43 of the memory of float32 vectors. IVF needed too many probes for that recall.
+FLAT_BELOW = 20_000
+HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "ef_search": 256, "storage": "sq8"}
 TRAIN_SAMPLE = 100_000  # vectors the scalar quantiser or the IVF centroids are trained on
+# FAISS searches one question at a time on one OpenMP thread: with two, a search of 10k
+# vectors took 24-32 ms instead of 0.7 ms on a busy two-core machine (threads waiting on each
+# other; bench/README.md). The setting is per calling thread, so builds keep every core.
+_BUILD_THREADS = faiss.omp_get_max_threads()
 
 
 def search_spec(n: int) -> dict:
@@ -91,17 +96,18 @@ def _factory(spec: dict) -> str:
     storage = spec.get("storage", "flat")
     if kind == "hnsw":
         return f"HNSW{spec['m']}" + ("" if storage == "flat" else f"_{storage.upper()}")
-    if kind == "ivf":
-        return f"IVF{spec['nlist']}," + ("Flat" if storage == "flat" else storage.upper())
+    if kind == "ivf":  # "np": no polysemous training, which took minutes for nothing used here
+        return f"IVF{spec['nlist']}," + ("Flat" if storage == "flat" else storage.upper()
+                                         + ("np" if storage.startswith("pq") else ""))
     raise ValueError(f"unknown search index type {kind!r}")
 
 
 def configure_search_index(index: faiss.Index, spec: dict) -> None:
-    """Set the query-time parameters of ``spec`` (HNSW efSearch, IVF nprobe) on ``index``."""
+    """Set the query-time parameters in ``spec`` (HNSW ef_search, IVF nprobe) on ``index``."""
     space = faiss.ParameterSpace()
-    if spec["type"] == "hnsw":
+    if spec["type"] == "hnsw" and "ef_search" in spec:
         space.set_index_parameter(index, "efSearch", int(spec["ef_search"]))
-    elif spec["type"] == "ivf":
+    elif spec["type"] == "ivf" and "nprobe" in spec:
         space.set_index_parameter(index, "nprobe", int(spec["nprobe"]))
 
 
@@ -109,6 +115,7 @@ def make_search_index(spec: dict, vectors: np.ndarray) -> faiss.Index:
     """A FAISS inner-product index of type ``spec`` holding ``vectors`` (rows in order)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dimension = vectors.shape[1]
+    faiss.omp_set_num_threads(_BUILD_THREADS)
     index = faiss.index_factory(dimension, _factory(spec), faiss.METRIC_INNER_PRODUCT)
     if spec["type"] == "hnsw":
         faiss.downcast_index(index).hnsw.efConstruction = int(spec["ef_construction"])
@@ -219,6 +226,7 @@ class Index:
         k = min(k, len(self))
         if k == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
+        faiss.omp_set_num_threads(1)
         scores, ids = self.faiss.search(np.ascontiguousarray(vector.reshape(1, -1), np.float32), k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
@@ -226,6 +234,7 @@ class Index:
     def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
         """Chunk numbers of the ``k`` nearest chunks among those where ``allowed`` is true, exactly."""
         if self.exact:
+            faiss.omp_set_num_threads(1)
             selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
             _, ids = self.faiss.search(np.ascontiguousarray(vector.reshape(1, -1), np.float32), k,
                                        params=faiss.SearchParameters(sel=selector))

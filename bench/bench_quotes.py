@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import statistics
@@ -270,36 +271,38 @@ def generate(index: Index, name: str, rng: random.Random, counts: dict[str, int]
 
 
 def run(name: str, corpus: Path, encoder: SentenceTransformerEncoder, counts: dict[str, int], seed: int) -> dict:
+    """Build a temporary index of ``corpus``, generate the quotes and check each one twice."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(corpus_dir=corpus, index_dir=Path(tmp) / "index")
         began = time.perf_counter()
         build_index(settings, encoder, progress=True)
         build_s = time.perf_counter() - began
         index = load_index(settings.index_dir)
-    cached = _CachedEncoder(encoder)
-    checker = QuoteChecker(index, cached, Retriever(index, cached, settings))
-    began = time.perf_counter()
-    checker.normalized  # noqa: B018 - the one-off normalisation of the corpus, timed apart
-    prepare_s = time.perf_counter() - began
-    cases = generate(index, name, random.Random(seed), counts)
-    checker.check(cases[0]["quote"])  # warm up the model
-    results = []
-    for case in cases:
-        cached.vectors.clear()
+        cached = _CachedEncoder(encoder)
+        checker = QuoteChecker(index, cached, Retriever(index, cached, settings))
         began = time.perf_counter()
-        check = checker.check(case["quote"])
-        elapsed = time.perf_counter() - began
-        began = time.perf_counter()  # again, the quote's vector now cached: the time of all but the model
-        checker.check(case["quote"])
-        rest = time.perf_counter() - began
-        best = check.matches[0] if check.matches else None
-        results.append({**case, "verdict": check.verdict, "score": check.score, "ms": round(elapsed * 1000, 2),
-                        "ms_without_model": round(rest * 1000, 2), "model_calls": cached.calls,
-                        "correct": _correct(case, check.verdict, check.matches),
-                        "best_doc": best.doc_id if best else None})
-        cached.calls = 0
-    return {"corpus": name, "documents": len(index.documents), "chunks": len(index), "build_s": round(build_s, 1),
-            "prepare_s": round(prepare_s, 3), "summary": summarize(results), "results": results}
+        checker.normalized  # noqa: B018 - the one-off normalisation of the corpus, timed apart
+        prepare_s = time.perf_counter() - began
+        cases = generate(index, name, random.Random(seed), counts)
+        checker.check(cases[0]["quote"])  # warm up the model
+        results = []
+        for case in cases:
+            cached.vectors.clear()
+            began = time.perf_counter()
+            check = checker.check(case["quote"])
+            elapsed = time.perf_counter() - began
+            began = time.perf_counter()  # again, the quote's vector now cached: all but the model
+            checker.check(case["quote"])
+            rest = time.perf_counter() - began
+            best = check.matches[0] if check.matches else None
+            results.append({**case, "verdict": check.verdict, "score": check.score, "ms": round(elapsed * 1000, 2),
+                            "ms_without_model": round(rest * 1000, 2), "model_calls": cached.calls,
+                            "correct": _correct(case, check.verdict, check.matches),
+                            "best_doc": best.doc_id if best else None})
+            cached.calls = 0
+        return {"corpus": name, "documents": len(index.documents), "chunks": len(index),
+                "build_s": round(build_s, 1), "prepare_s": round(prepare_s, 3), "summary": summarize(results),
+                "results": results}
 
 
 def _correct(case: dict, verdict: str, matches: tuple) -> bool:
@@ -372,12 +375,17 @@ def main() -> None:
     base = {"exact": 60, "typographic": 40, "elision": 20, "number": 30, "word": 30, "negation": 30, "absent": 30}
     counts = {k: max(1, round(v * args.scale)) for k, v in base.items()}
     encoder = SentenceTransformerEncoder()
+    load_before = os.getloadavg()
     runs = [run(name, corpus, encoder, counts, args.seed) for name, corpus in CORPORA.items()]
+    machine = {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
+               "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seed": args.seed, "runs": runs}, indent=1, ensure_ascii=False) + "\n")
+    args.out.write_text(json.dumps({"seed": args.seed, "counts": counts, "machine": machine, "runs": runs},
+                                   indent=1, ensure_ascii=False) + "\n")
     table = markdown(runs)
     args.out.with_suffix(".md").write_text(table)
     print(table)
+    print(f"machine: {machine}", file=sys.stderr)
     for r in runs:
         print(r["corpus"], json.dumps(r["summary"]), file=sys.stderr)
 

@@ -305,6 +305,11 @@ def test_cli_quote_human_output(seed_index: Settings) -> None:
     assert result.stdout.startswith("altered (score 0.")
     assert "001_c4102580e4b6b722, chars" in result.stdout
     assert "[-24-]{+20+}" in result.stdout and "[-25-]{+21+}" in result.stdout
+    result = _run("quote", "The coalition aims to streamline the development of AI-driven offense applications ... "
+                  "to predictive logistical modeling for the armed forces.", *_dirs(seed_index))
+    assert result.exit_code == 0 and result.stdout.startswith("altered")
+    assert "[-defense-]{+offense+} applications \u2026 to predictive" in result.stdout
+    assert "part chars 735-790" in result.stdout
     result = _run("quote", "Seoul will host the 2027 AI Safety Summit.", *_dirs(seed_index))
     assert result.exit_code == 0 and result.stdout.startswith("absent")
     assert "for context only" in result.stdout

@@ -170,6 +170,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sett
                         chunk_tokens=40, chunk_overlap=8)
     settings.corpus_dir.mkdir()
     generations = {0: write_generation(settings, 0)}
+    (root / "outside.txt").write_text("The vault code is 4711.")
+    (settings.corpus_dir / "secret.txt").symlink_to(root / "outside.txt")  # never followed
+    (settings.corpus_dir / "passwd.txt").symlink_to("/etc/passwd")
     build_index(settings, FakeEncoder())
     live = LiveAssistant(Assistant.open(settings, FakeEncoder()))
     demo = build_demo(live)
@@ -249,3 +252,39 @@ def test_load_script_drives_only_this_machine(url: str) -> None:
     with pytest.raises(ValueError, match="only drives an app on this machine"):
         loopback_url(url)
     assert loopback_url("http://127.0.0.1:7860") == "http://127.0.0.1:7860"
+
+
+# --- paths and exposure: what tests/test_ui.py does not already cover ------------------------------
+
+
+@pytest.mark.parametrize("doc", ["secret", "secret.txt", "passwd", "passwd.txt"])
+def test_symlinked_file_outside_the_corpus_is_not_served(served, doc: str) -> None:
+    url, settings, _ = served
+    assert (settings.corpus_dir / "secret.txt").is_symlink()
+    response = httpx.get(f"{url}/source", params={"doc": doc})
+    assert response.status_code == 404 and "4711" not in response.text and "root:" not in response.text
+
+
+@pytest.mark.parametrize("path", [
+    "../../../../../../etc/passwd",
+    "%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "{corpus}/secret.txt",
+    "{corpus}/../outside.txt",
+    "{corpus}/otters.md",
+])
+def test_file_route_serves_nothing_from_disk(served, path: str) -> None:
+    url, settings, _ = served
+    path = path.format(corpus=settings.corpus_dir)
+    response = httpx.get(f"{url}/gradio_api/file={path}")
+    assert response.status_code in (403, 404), path
+    assert "4711" not in response.text and "root:" not in response.text and "In generation" not in response.text
+
+
+@pytest.mark.parametrize("host", ["::", "192.168.1.5", "10.0.0.1", "example.org", "localhost.example.org"])
+def test_exposure_warning_for_every_address_that_is_not_loopback(host: str) -> None:
+    from assistant.ui import exposure_warning
+
+    warning = exposure_warning(host, None)
+    assert warning and host in warning and "ASSISTANT_PASSWORD" in warning
+    assert exposure_warning(host, ("reader", "s3cret")) is None

@@ -30,7 +30,8 @@ mark.qa-answer { background: #ffe58f; color: #000; padding: 0.05em 0.1em; border
 .qa-table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
 .qa-table caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
 .qa-table th, .qa-table td { border: 1px solid var(--border-color-primary); padding: 0.3em 0.5em;
-  text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+  text-align: left; vertical-align: top; }
+.qa-table td { overflow-wrap: anywhere; }
 .qa-metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.4rem;
   margin: 0.3em 0; }
 .qa-metrics div { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.3em 0.6em; }
