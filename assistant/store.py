@@ -69,12 +69,15 @@ REBUILD_HINT = "run `assistant index --rebuild` to build it again from the corpu
 KEY = np.dtype("S16")
 
 # The search index by corpus size, from bench/bench_scale.py (bench/README.md, "Scale"):
-# exact search of one question takes about 0.6 ms at 10k vectors but 25 ms at 100k, so from
-# FLAT_BELOW on the store uses HNSW with 8-bit scalar-quantised storage, which kept recall@10
-# >= 0.96 (after the exact re-scoring retrieval does) at 1-2 ms a query; its graph and codes
-# take 0.43 of the memory of float32 vectors. IVF needed too many probes for that recall.
+# exact search of one question takes about 0.6 ms at 10k vectors but 7.5-25 ms at 100k, so from
+# FLAT_BELOW on the store uses HNSW with 8-bit scalar-quantised storage; its graph and codes
+# take 0.43 of the memory of float32 vectors. Its recall@10 (after the exact re-scoring that
+# retrieval does) falls as the corpus grows at a fixed efSearch: 0.995 at 100k and 0.98 at
+# 300k with 256, 0.9965 at 300k with 512 (4 ms), hence the larger efSearch from EF_512_FROM.
+# IVF needed too many probes for recall 0.95 on these vectors.
 FLAT_BELOW = 20_000
-HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "ef_search": 256, "storage": "sq8"}
+EF_512_FROM = 500_000
+HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "storage": "sq8"}
 TRAIN_SAMPLE = 100_000  # vectors the scalar quantiser or the IVF centroids are trained on
 # FAISS searches one question at a time on one OpenMP thread: with two, a search of 10k
 # vectors took 24-32 ms instead of 0.7 ms on a busy two-core machine (threads waiting on each
@@ -83,10 +86,13 @@ _BUILD_THREADS = faiss.omp_get_max_threads()
 
 
 def search_spec(n: int) -> dict:
-    """The FAISS index for ``n`` chunk vectors: exact below FLAT_BELOW, else HNSW (see above)."""
+    """The FAISS index for ``n`` chunk vectors: exact below FLAT_BELOW, else HNSW (see above).
+
+    The result is recorded in the manifest as ``search`` and read back by ``load_index``.
+    """
     if n < FLAT_BELOW:
         return {"type": "flat"}
-    return dict(HNSW)
+    return {**HNSW, "ef_search": 512 if n >= EF_512_FROM else 256}
 
 
 def _factory(spec: dict) -> str:
@@ -250,12 +256,16 @@ class Index:
     def staleness(self, corpus_dir: Path) -> Staleness:
         """Compare the corpus on disk with the hashes in the manifest (files are not parsed)."""
         files, _ = scan(corpus_dir)
-        return _compare(self.manifest["documents"], {f.doc_id: f.content_hash for f in files})
+        return _compare(self.manifest["documents"], {f.doc_id: f.content_hash for f in files},
+                        self.manifest.get("unreadable"))
 
 
-def _compare(indexed: dict[str, dict], on_disk: dict[str, str]) -> Staleness:
+def _compare(indexed: dict[str, dict], on_disk: dict[str, str], unreadable: dict[str, str] | None = None) -> Staleness:
+    """``unreadable`` maps files that failed to load at the last build to their hashes: an
+    unchanged one is neither new nor stale (it is reported again at each build)."""
+    unreadable = unreadable or {}
     return Staleness(
-        new=sorted(set(on_disk) - set(indexed)),
+        new=sorted(d for d in set(on_disk) - set(indexed) if unreadable.get(d) != on_disk[d]),
         changed=sorted(d for d in on_disk if d in indexed and indexed[d]["content_hash"] != on_disk[d]),
         deleted=sorted(set(indexed) - set(on_disk)),
     )
@@ -367,16 +377,18 @@ def check_corpus(settings: Settings) -> Staleness:
     """
     version = current_version(settings.index_dir)
     indexed: dict[str, dict] = {}
+    unreadable: dict[str, str] | None = None
     if version is not None:
         try:
             manifest = json.loads((settings.index_dir / version / "manifest.json").read_text("utf-8"))
             indexed = manifest["documents"]
+            unreadable = manifest.get("unreadable")
             if manifest["format_version"] != FORMAT_VERSION:
                 indexed = {doc: {**record, "content_hash": ""} for doc, record in indexed.items()}
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"index manifest in {settings.index_dir / version} is damaged ({exc}); {REBUILD_HINT}") from exc
     files, _ = scan(settings.corpus_dir)
-    return _compare(indexed, {f.doc_id: f.content_hash for f in files})
+    return _compare(indexed, {f.doc_id: f.content_hash for f in files}, unreadable)
 
 
 # --- the embedding cache -------------------------------------------------------------------
@@ -567,6 +579,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
 
         documents: list[Document] = []
         fresh: list[Document] = []
+        unreadable: dict[str, str] = {}
         for file in files:
             if file.doc_id in reuse:
                 documents.append(previous.by_id[file.doc_id])
@@ -575,6 +588,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
                 doc = load_file(file)
             except UnreadableFile as exc:
                 skipped.append(Skipped(file.relpath, str(exc)))
+                unreadable[file.doc_id] = file.content_hash
                 continue
             documents.append(doc)
             fresh.append(doc)
@@ -627,6 +641,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
             "chunker": chunker_settings,
             "search": spec,
             "documents": doc_records,
+            "unreadable": unreadable,
             "counts": {"documents": len(documents), "chunks": len(chunk_rows), "sentences": len(sentence_rows)},
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -642,8 +657,8 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
         _prune(index_dir, keep={version} | ({previous.version} if previous else set()))
     return BuildReport(
         version=version,
-        added=status.new,
-        changed=status.changed,
+        added=[d for d in status.new if d not in unreadable],
+        changed=[d for d in status.changed if d not in unreadable],
         deleted=status.deleted,
         unchanged=sorted(reuse),
         skipped=skipped,

@@ -60,14 +60,17 @@ def per_chunk(index_dir: Path) -> dict:
     from assistant.retrieval import Retriever
     from assistant.store import load_index
 
-    tracemalloc.start()
-    index = load_index(index_dir)
-    loaded = tracemalloc.get_traced_memory()[0]
-    retriever = Retriever(index, None, Settings(corpus_dir=SQUAD / "corpus", index_dir=index_dir))
-    with_retriever = tracemalloc.get_traced_memory()[0]
-    AnswerExtractor(retriever)
-    with_extractor = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    def allocated(make):  # noqa: ANN001, ANN202 - bytes still held of what ``make`` allocated
+        tracemalloc.start()
+        try:
+            return make(), tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    index, loaded = allocated(lambda: load_index(index_dir))
+    retriever, keyword = allocated(lambda: Retriever(index, None, Settings(corpus_dir=SQUAD / "corpus",
+                                                                           index_dir=index_dir)))
+    _, terms = allocated(lambda: AnswerExtractor(retriever))
     n = len(index)
     parts = {
         "chunk_vectors": index.chunk_vectors.nbytes,
@@ -76,8 +79,8 @@ def per_chunk(index_dir: Path) -> dict:
         "rows_and_keys": index.chunk_rows.nbytes + index.sentence_rows.nbytes + index.chunk_keys.nbytes
         + index.sentence_keys.nbytes,
         "documents_and_records (Python)": loaded - index.chunk_rows.nbytes - index.sentence_rows.nbytes,
-        "keyword index (Python + arrays)": with_retriever - loaded,
-        "answer extractor's sentence terms (Python)": with_extractor - with_retriever,
+        "keyword index (Python + arrays)": keyword,
+        "answer extractor's sentence terms": terms,
     }
     return {"chunks": n, "sentences": len(index.sentence_rows), "text_bytes": sum(len(d.text.encode()) for d in index.documents),
             "bytes_per_chunk": {name: round(value / n) for name, value in parts.items()},

@@ -56,11 +56,11 @@ def main() -> None:
         squad_index = Path(tmp) / "squad-index"
         parts = [
             ("build", lambda: bench_build.run(bench_build.SQUAD, squad_index), bench_build.table),
-            ("query", lambda: bench_query.run(squad_index, repeats=1 if args.quick else 2,
+            ("query", lambda: bench_query.run(squad_index, repeats=1,
                                               limit=20 if args.quick else 200), bench_query.table),
             ("eval", lambda: bench_eval.run(squad_index, questions=50 if args.quick else 500), bench_eval.table),
             ("memory", lambda: bench_memory.run(squad_index, questions=20 if args.quick else 200), bench_memory.table),
-            ("embed", lambda: bench_embed.run(rounds=1 if args.quick else 3), bench_embed.table),
+            ("embed", lambda: bench_embed.run(rounds=1 if args.quick else 2), bench_embed.table),
             ("scale", lambda: bench_scale.run([2_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000],
                                               queries=50 if args.quick else 200), bench_scale.table),
         ]
