@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.authorship import asks_for_author, author_mentions
+from assistant.authorship import asks_for_author
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Retrieval, Retriever
 from assistant.types import Answer, source_link
@@ -140,11 +140,13 @@ class AnswerExtractor:
 
     def score_sentences(self, retrieval: Retrieval) -> list[Scored]:
         """Every sentence of the top passages with its score, best first."""
+        return self._score(retrieval, self.term_weights(self.keyword.terms(retrieval.question)))
+
+    def _score(self, retrieval: Retrieval, q_weights: dict[str, float]) -> list[Scored]:
         w = self.weights
         hits = retrieval.hits[: self.passages]
         if not hits:
             return []
-        q_weights = self.term_weights(self.keyword.terms(retrieval.question))
         kind = question_type(retrieval.question)
         authorship = asks_for_author(retrieval.question)
         top = max(h.passage.score for h in hits) or 1.0
@@ -176,8 +178,7 @@ class AnswerExtractor:
         return scored
 
     def _names_author(self, sentence: int) -> bool:
-        doc, span = self.index.sentence(sentence)
-        return any(span.start <= m.start and m.end <= span.end for m in author_mentions(doc))
+        return self.retriever.names_author(*self.index.sentence_rows[sentence].tolist())
 
     def confidence(self, best: Scored, coverage: float) -> float:
         """Probability-like confidence in [0, 1] that ``best`` answers the question."""
@@ -205,11 +206,11 @@ class AnswerExtractor:
 
     def extract(self, retrieval: Retrieval, abstain_below: float) -> Answer | None:
         """The answer sentence with its confidence, or None below ``abstain_below``."""
-        scored = self.score_sentences(retrieval)
+        q_weights = self.term_weights(self.keyword.terms(retrieval.question))
+        scored = self._score(retrieval, q_weights)
         if not scored:
             return None
         best = scored[0]
-        q_weights = self.term_weights(self.keyword.terms(retrieval.question))
         coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
         confidence = self.confidence(best, coverage)
         if confidence < abstain_below:

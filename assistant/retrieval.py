@@ -21,7 +21,7 @@ from assistant.embedding import Encoder
 from assistant.errors import InputError
 from assistant.keyword import KeywordIndex
 from assistant.store import Index
-from assistant.types import Passage, source_link
+from assistant.types import Passage, Span, source_link
 
 _KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
 
@@ -116,13 +116,19 @@ class Retriever:
         )
 
     @cached_property
+    def author_mentions(self) -> list[list[Span]]:
+        """For each document number, the places where its text names one of its authors."""
+        return [author_mentions(doc) for doc in self.index.documents]
+
+    def names_author(self, doc_no: int, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` of document ``doc_no`` names an author of the document."""
+        return any(start <= m.start and m.end <= end for m in self.author_mentions[doc_no])
+
+    @cached_property
     def chunk_names_author(self) -> np.ndarray:
         """For each chunk, whether it names an author of its document."""
-        out = np.zeros(len(self.index), dtype=bool)
-        mentions = [author_mentions(doc) for doc in self.index.documents]
-        for i, (doc_no, start, end) in enumerate(self.index.chunk_rows.tolist()):
-            out[i] = any(start <= m.start and m.end <= end for m in mentions[doc_no])
-        return out
+        rows = self.index.chunk_rows.tolist()
+        return np.fromiter((self.names_author(*row) for row in rows), dtype=bool, count=len(rows))
 
     def sentences_in(self, doc_no: int, start: int, end: int) -> range:
         """Numbers of the sentences overlapping ``[start, end)`` of document ``doc_no``."""
