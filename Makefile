@@ -31,7 +31,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: index
-	$(BIN)/python app.py
+	$(BIN)/assistant serve
 
 test: setup browser
 	$(BIN)/python -m pytest

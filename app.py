@@ -1,9 +1,10 @@
-"""Serve the assistant in the browser: `python app.py` (or `make run`).
+"""Serve the assistant in the browser: `python app.py` (the same as `assistant serve`).
 
 Settings come from the environment: ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL,
-ASSISTANT_HOST (default 127.0.0.1), ASSISTANT_PORT (default 7860), and ASSISTANT_PASSWORD
-with ASSISTANT_USER (default "assistant") to ask for a login. `demo` is the Gradio app and
-`app` the ASGI app with the source view (`uvicorn app:app` works too).
+ASSISTANT_READER (default the shipped reader; "none" for the hand-tuned scorer), ASSISTANT_HOST
+(default 127.0.0.1), ASSISTANT_PORT (default 7860), and ASSISTANT_PASSWORD with ASSISTANT_USER
+(default "assistant") to ask for a login. `demo` is the Gradio app, `live` the assistant behind
+it and `app` the ASGI app with the source view (`uvicorn app:app` works too).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from pathlib import Path  # noqa: E402
 
-from assistant.config import DEFAULT_MODEL, Settings  # noqa: E402
+from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402
-from assistant.pipeline import Assistant, LiveAssistant  # noqa: E402
-from assistant.ui import build_demo, create_app, exposure_warning, serve  # noqa: E402
+from assistant.ui import exposure_warning, open_app, serve  # noqa: E402
 
 HOST = os.environ.get("ASSISTANT_HOST", "127.0.0.1")
 PORT = int(os.environ.get("ASSISTANT_PORT", "7860"))
@@ -32,6 +32,7 @@ settings = Settings(
     corpus_dir=Path(os.environ.get("ASSISTANT_CORPUS", "corpus")),
     index_dir=Path(os.environ.get("ASSISTANT_INDEX", "index")),
     model=os.environ.get("ASSISTANT_MODEL", DEFAULT_MODEL),
+    reader=os.environ.get("ASSISTANT_READER", DEFAULT_READER),
 )
 
 if __name__ == "__main__":
@@ -40,16 +41,13 @@ if __name__ == "__main__":
         print(warning, file=sys.stderr)
 
 try:
-    assistant = Assistant.open(settings)  # the model and index load once per process
-    assistant.ask("warm-up")  # now, rather than during the first visitor's question
+    served = open_app(settings, host=HOST, port=PORT, auth=AUTH)  # model, index and reader load once
 except AssistantError as exc:
     if __name__ == "__main__":
         sys.exit(f"error: {exc}")
     raise
 
-live = LiveAssistant(assistant)  # each request uses the newest index: `assistant index` needs no restart
-demo = build_demo(live)
-app = create_app(demo, live, auth=AUTH, host=HOST, port=PORT)
+app, demo, live = served.app, served.demo, served.live
 
 if __name__ == "__main__":
     print(f"Serving on http://{HOST}:{PORT}  (Ctrl+C to stop)", file=sys.stderr)

@@ -1,6 +1,6 @@
-"""Passages -> the extractive answer: the best sentence (or a short run), confidence, abstention.
+"""Passages -> the extractive answer: the best sentence (or a short run), its phrase, confidence, abstention.
 
-Each sentence of the top passages is scored with signals that need no model call at query
+Each sentence of the top passages is first scored with signals that need no model call at query
 time (sentence vectors are precomputed at index time):
 
 - ``semantic``: cosine similarity of the sentence to the question;
@@ -9,34 +9,43 @@ time (sentence vectors are precomputed at index time):
 - ``cue``: whether the sentence holds what the question asks for (a date for "when", a number
   for "how many", a name for "who"/"where") that the question itself does not mention.
 
-The answer is the best sentence, joined with its neighbour in the same paragraph when one of
-the two opens with a word that points back (He, It, This, ...), since then the pair is what
-answers. The confidence is a logistic function of the best sentence's semantic and keyword
-signals and of how much of the question's vocabulary occurs in the corpus at all; the
-weights were fitted on the development sets (bench/tune_answers.py, bench/README.md). Below
-``Settings.abstain_below`` the answer is None: the sources don't appear to answer.
+With a reader (``reader.py``), the best ``Calibration.candidates`` sentences by that hand-tuned
+score are read in one batch; each gets a combined score from the reader's verdict and the
+signals above (``Calibration.ranker``), the best one is the answer, its phrase is the reader's,
+and the confidence is the calibrated probability that it is right (``Calibration.confidence``).
+Without one (``--reader none``), the hand-tuned score picks the sentence and a logistic
+function of its semantic and keyword signals and of how much of the question's vocabulary
+occurs in the corpus gives the confidence (``Weights``, fitted by bench/tune_answers.py).
+
+The answer is the best sentence, joined with its neighbour in the same paragraph when one of the
+two opens with a word that points back (He, It, This, ...), since then the pair is what
+answers. Below the threshold the answer is None: the sources don't appear to answer.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from assistant.authorship import asks_for_author
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Retrieval, Retriever
-from assistant.types import Answer, source_link
+from assistant.reader import Reader, Reading
+from assistant.types import Answer, Phrase, source_link
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|percent)\b", re.I)
 _POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its|Their|Such|There|Both|Each)\b")
 _WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
+SPAN_FLOOR = -20.0  # the span score of a candidate the reader found no phrase in
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
 
 
@@ -53,6 +62,7 @@ class Weights:
     c_semantic: float = 23.1
     c_keyword: float = 9.9
     c_coverage: float = 7.5
+    abstain_below: float = 0.5
 
 
 def question_type(question: str) -> str | None:
@@ -80,11 +90,62 @@ def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
 
 @dataclass(frozen=True)
 class Scored:
+    """A candidate sentence with its signals; ``reading`` once the reader has read it."""
+
     sentence: int
     passage_rank: int
     score: float
     semantic: float
     keyword: float
+    passage: float = 0.0
+    cue: float = 0.0
+    reading: Reading | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a reader's verdict is combined with the retrieval signals, and its confidence.
+
+    Fitted on the development sets by ``training/calibrate_reader.py`` and kept beside the
+    reader's weights (``calibration.json``):
+
+    - ``ranker``: logistic weights over a candidate's signals (``FEATURES``): the sentence
+      with the highest combined score is the answer;
+    - ``confidence``: Platt-style weights over the best candidate's combined score, its margin
+      over the runner-up, its reader logit and the question's coverage (``CONFIDENCE``): the
+      probability that the answer is right;
+    - ``candidates``: how many sentences (best by the hand-tuned score) the reader reads;
+    - ``abstain_below``: the confidence under which the sources are said not to answer.
+    """
+
+    FEATURES = ("reader", "span", "semantic", "keyword", "passage", "cue")
+    CONFIDENCE = ("score", "margin", "reader", "coverage")
+
+    candidates: int
+    ranker: dict[str, float]
+    confidence: dict[str, float]
+    abstain_below: float = 0.5
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(int(data["candidates"]), data["ranker"], data["confidence"], float(data["abstain_below"]))
+
+    @staticmethod
+    def features(c: Scored) -> dict[str, float]:
+        """A read candidate's signals, by the names of ``FEATURES``."""
+        return {"reader": c.reading.logit, "span": max(c.reading.phrase_score, SPAN_FLOOR), "semantic": c.semantic,
+                "keyword": c.keyword, "passage": c.passage, "cue": c.cue}
+
+    def rank_score(self, c: Scored) -> float:
+        values = self.features(c)
+        return self.ranker["bias"] + sum(self.ranker[f] * values[f] for f in self.FEATURES)
+
+    def probability(self, values: dict[str, float]) -> float:
+        """The probability that the best candidate is right, from its ``CONFIDENCE`` values."""
+        w = self.confidence
+        z = w["bias"] + sum(w[f] * values[f] for f in self.CONFIDENCE)
+        return 1.0 / (1.0 + math.exp(-z))
 
 
 class TermSets:
@@ -116,7 +177,12 @@ class TermSets:
 class AnswerExtractor:
     """Picks the answer sentence from a retrieval and decides whether to abstain."""
 
-    def __init__(self, retriever: Retriever, weights: Weights | None = None, passages: int = 5) -> None:
+    def __init__(self, retriever: Retriever, weights: Weights | None = None, passages: int = 5,
+                 reader: Reader | None = None, calibration: Calibration | None = None) -> None:
+        if (reader is None) != (calibration is None):
+            raise ValueError("a reader needs its calibration, and a calibration its reader")
+        self.reader = reader
+        self.calibration = calibration
         self.retriever = retriever
         self.index = retriever.index
         self.keyword: KeywordIndex = retriever.keyword
@@ -171,7 +237,7 @@ class AnswerExtractor:
                     keyword = 1.0  # naming the document's author is what the question asks
                 cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
                 score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
-                scored.append(Scored(s, p.rank, score, semantic, keyword))
+                scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue))
         if authorship:
             scored = [x for x in scored if self._names_author(x.sentence)] or scored
         scored.sort(key=lambda x: -x.score)
@@ -204,15 +270,51 @@ class AnswerExtractor:
                 first, last = min(first, neighbour), max(last, neighbour)
         return first, last
 
-    def extract(self, retrieval: Retrieval, abstain_below: float) -> Answer | None:
-        """The answer sentence with its confidence, or None below ``abstain_below``."""
+    def _window(self, sentence: int) -> tuple[str, str, str]:
+        """The sentence's text and its neighbours' in the same document, as the reader reads them."""
+        doc, span = self.index.sentence(sentence)
+        texts = []
+        for neighbour in (sentence - 1, sentence + 1):
+            text = ""
+            if 0 <= neighbour < len(self.index.sentence_rows):
+                other_doc, other = self.index.sentence(neighbour)
+                if other_doc is doc:
+                    text = doc.text[other.start : other.end]
+            texts.append(text)
+        return doc.text[span.start : span.end], texts[0], texts[1]
+
+    def ranked(self, retrieval: Retrieval) -> tuple[list[Scored], float]:
+        """The candidate sentences best first, and the share of the question's terms (by IDF)
+        found anywhere in the corpus. With a reader, the candidates are the sentences it read
+        (the best ``calibration.candidates`` by the hand-tuned score), ranked by the
+        calibrated combination of its verdict and the retrieval signals."""
         q_weights = self.term_weights(self.keyword.terms(retrieval.question))
+        coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
         scored = self._score(retrieval, q_weights)
+        if self.reader is None or not scored:
+            return scored, coverage
+        top = scored[: self.calibration.candidates]
+        readings = self.reader.read(retrieval.question, [self._window(c.sentence) for c in top])
+        read = [replace(c, reading=r) for c, r in zip(top, readings)]
+        read = [replace(c, score=self.calibration.rank_score(c)) for c in read]
+        read.sort(key=lambda c: -c.score)
+        return read, coverage
+
+    def extract(self, retrieval: Retrieval, abstain_below: float | None = None) -> Answer | None:
+        """The answer sentence with its confidence, or None below ``abstain_below`` (by default
+        the calibrated threshold of the reader, or of the hand-tuned scorer without one)."""
+        if abstain_below is None:
+            abstain_below = (self.calibration or self.weights).abstain_below
+        scored, coverage = self.ranked(retrieval)
         if not scored:
             return None
         best = scored[0]
-        coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
-        confidence = self.confidence(best, coverage)
+        if self.calibration is None:
+            confidence = self.confidence(best, coverage)
+        else:
+            margin = best.score - scored[1].score if len(scored) > 1 else 0.0
+            confidence = self.calibration.probability(
+                {"score": best.score, "margin": margin, "reader": best.reading.logit, "coverage": coverage})
         if confidence < abstain_below:
             return None
         passage = next(h.passage for h in retrieval.hits if h.passage.rank == best.passage_rank)
@@ -233,4 +335,14 @@ class AnswerExtractor:
             date=doc.metadata.date,
             page=doc.page_at(start),
             link=source_link(doc.doc_id, start, end),
+            phrase=self._phrase(best),
         )
+
+    def _phrase(self, best: Scored) -> Phrase | None:
+        """The reader's answer phrase inside the best sentence, in the document's offsets."""
+        reading = best.reading
+        if reading is None or reading.start >= reading.end:
+            return None
+        doc, span = self.index.sentence(best.sentence)
+        start, end = span.start + reading.start, span.start + reading.end
+        return Phrase(start, end, doc.text[start:end])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assistant import __version__
-from assistant.config import DEFAULT_MODEL, Settings
+from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings
 from assistant.errors import AssistantError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class UserError(click.ClickException):
 
 
 def common_options(command: Callable) -> Callable:
-    """--corpus, --index and --model, shared by every command."""
+    """--corpus, --index, --model and --reader, shared by every command."""
 
     @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default="corpus",
                   envvar="ASSISTANT_CORPUS", show_default=True, help="Folder of source documents.")
@@ -39,10 +39,12 @@ def common_options(command: Callable) -> Callable:
                   envvar="ASSISTANT_INDEX", show_default=True, help="Folder of the persisted index.")
     @click.option("--model", default=DEFAULT_MODEL, envvar="ASSISTANT_MODEL", show_default=True,
                   help="sentence-transformers model: the packaged default, a local path or a cached name.")
+    @click.option("--reader", default=DEFAULT_READER, envvar="ASSISTANT_READER", show_default=True,
+                  help="Answer reader: the shipped one, a reader folder, or 'none' for the hand-tuned scorer.")
     @functools.wraps(command)
-    def wrapper(corpus_dir: Path, index_dir: Path, model: str, **kwargs: Any) -> Any:
+    def wrapper(corpus_dir: Path, index_dir: Path, model: str, reader: str, **kwargs: Any) -> Any:
         try:
-            settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
+            settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model, reader=reader)
             return command(settings, **kwargs)
         except AssistantError as exc:
             raise UserError(str(exc)) from exc
@@ -170,7 +172,9 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     answer = response.answer
     if answer:
         click.secho(f"Answer (confidence {answer.confidence:.2f}):", bold=True)
-        click.echo(f"  “{answer.text}”")
+        if answer.phrase:
+            click.echo("  " + click.style(answer.phrase.text, bold=True, underline=True))
+        click.echo(f"  “{_marked(answer)}”")
         click.echo(f"  — {_citation(answer)}\n")
         click.secho("Passages:", bold=True)
     else:
@@ -178,6 +182,15 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     for p in response.passages:
         click.secho(f"[{p.rank}] {_citation(p)}, score {p.score:.3f}", bold=True)
         click.echo(p.text.strip() + "\n")
+
+
+def _marked(answer: Any) -> str:
+    """The answer's text with its phrase, if any, underlined (plain text when not a terminal)."""
+    phrase = answer.phrase
+    if not phrase:
+        return answer.text
+    a, b = phrase.start - answer.start, phrase.end - answer.start
+    return answer.text[:a] + click.style(answer.text[a:b], underline=True) + answer.text[b:]
 
 
 def _citation(item: Any) -> str:
@@ -337,3 +350,38 @@ def _word_diff(diff: Any, parts: Any = ()) -> str:
         if d.source and consumed in ends:
             out.append(" … ")
     return "".join(out).strip()
+
+
+@main.command()
+@common_options
+@click.option("--host", default="127.0.0.1", envvar="ASSISTANT_HOST", show_default=True,
+              help="Address to listen on; 0.0.0.0 serves other machines (set a password then).")
+@click.option("--port", default=7860, envvar="ASSISTANT_PORT", show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
+@click.option("--user", default="assistant", envvar="ASSISTANT_USER", show_default=True,
+              help="User name of the login page (with --password).")
+@click.option("--password", envvar="ASSISTANT_PASSWORD",
+              help="Ask for a login (this password) before the app and the source view.")
+def serve(settings: Settings, host: str, port: int, user: str, password: str | None) -> None:
+    """Serve the browser app: ask, check quotes, evaluate, browse the library.
+
+    The model, index and reader load once; a rebuilt index is picked up without a restart.
+
+    \b
+    Examples:
+      assistant serve                              # http://127.0.0.1:7860
+      assistant serve --host 0.0.0.0 --password s3cret
+    """
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry
+    from assistant.ui import exposure_warning, open_app
+    from assistant.ui import serve as run_server
+
+    auth = (user, password) if password else None
+    warning = exposure_warning(host, auth)
+    if warning:
+        click.echo(warning, err=True)
+    served = open_app(settings, host=host, port=port, auth=auth)
+    click.echo(f"Serving on http://{host}:{port}  (Ctrl+C to stop)", err=True)
+    run_server(served.app, host, port)

@@ -17,7 +17,7 @@ from assistant.errors import InputError
 from assistant.metrics import CUTOFFS, SUMMARY_OF
 
 ALPHA = 0.05
-BINARY = {*(f"hit@{c}" for c in CUTOFFS), "answer_correct", "answered", "abstained"}
+BINARY = {*(f"hit@{c}" for c in CUTOFFS), "answer_correct", "phrase_exact", "answered", "abstained"}
 MAX_LISTED = 20
 
 

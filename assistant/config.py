@@ -8,6 +8,7 @@ from pathlib import Path
 from assistant.errors import InputError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_READER = "reader-v1"  # a folder under models/ (see its README.md, the model card)
 RETRIEVERS = ("hybrid", "dense", "keyword")
 
 
@@ -32,7 +33,8 @@ class Settings:
     w_keyword: float = 0.4
     w_dense: float = 0.2
     w_sentence: float = 0.4
-    abstain_below: float = 0.5
+    abstain_below: float | None = None  # None: the answerer's own calibrated threshold
+    reader: str = DEFAULT_READER  # a reader folder, a name under models/, or "none" (the hand-tuned scorer)
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -41,7 +43,7 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
-        if not 0.0 <= self.abstain_below <= 1.0:
+        if self.abstain_below is not None and not 0.0 <= self.abstain_below <= 1.0:
             raise InputError(f"abstain_below must be between 0 and 1, got {self.abstain_below!r}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise InputError(

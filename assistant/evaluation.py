@@ -348,6 +348,7 @@ def run_stamp(question_set: QuestionSet, assistant: Assistant, k: int) -> dict[s
         "package_version": __version__,
         "metrics_library": f"ir-measures {ir_measures.__version__}",
         "model": index.model,
+        "reader": assistant.reader_stamp,
         "index": {"manifest_sha256": hashlib.sha256(manifest).hexdigest(), "version": index.version,
                   "documents": len(index.documents), "chunks": len(index)},
         "question_set": {"name": question_set.path.name, "sha256": question_set.sha256,

@@ -22,11 +22,11 @@ import ir_measures
 import numpy as np
 from ir_measures import RR, nDCG
 
+from assistant.textnorm import QUOTE_TABLE
 from assistant.types import Answer, Passage
 
 CUTOFFS = (1, 3, 5, 10)
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'})
+_QUOTES = QUOTE_TABLE  # the quote checker's table: both straighten the same marks
 _ARTICLES = {"a", "an", "the"}
 _PREFIX = re.compile(r"^([A-Za-z]+-)")
 MAX_CATEGORY_VALUES = 50  # an extra field with more distinct values is a note, not a category
@@ -40,6 +40,8 @@ SUMMARY_OF = {
     **{f"doc_recall@{c}": f"doc_recall@{c}" for c in CUTOFFS},
     "answer_correct": "answer_accuracy",
     "answer_f1": "answer_f1",
+    "phrase_exact": "phrase_exact",
+    "phrase_f1": "phrase_f1",
     "answered": "answered",
     "abstained": "abstention_accuracy",
 }
@@ -53,7 +55,8 @@ class Gold(Protocol):
 
 
 def normalize(text: str) -> str:
-    """Case-folded, typographic quotes made straight, white space collapsed."""
+    """Case-folded, typographic quotes made straight (:data:`assistant.textnorm.QUOTE_MARKS`),
+    white space collapsed."""
     return " ".join(text.translate(_QUOTES).casefold().split())
 
 
@@ -87,15 +90,24 @@ def token_f1(prediction: str, gold: str) -> float:
 
 def answer_metrics(gold: Gold, answer: Answer | None) -> dict[str, int | float | None]:
     """``answer_correct`` (a gold string in the answer text), ``answer_f1`` (best gold answer),
-    ``answered`` for answerable questions; ``abstained`` for unanswerable ones."""
+    ``answered`` for answerable questions; ``abstained`` for unanswerable ones.
+
+    ``phrase_exact`` and ``phrase_f1`` score the reader's answer phrase SQuAD-style (same
+    words after normalising; token F1) against the best gold answer, for the answers to
+    answerable questions that carry a phrase (None otherwise).
+    """
+    none = {"phrase_exact": None, "phrase_f1": None}
     if not gold.answers:
-        return {"answer_correct": None, "answer_f1": None, "answered": None, "abstained": int(answer is None)}
+        return {"answer_correct": None, "answer_f1": None, "answered": None, "abstained": int(answer is None)} | none
     if answer is None:
-        return {"answer_correct": 0, "answer_f1": 0.0, "answered": 0, "abstained": None}
+        return {"answer_correct": 0, "answer_f1": 0.0, "answered": 0, "abstained": None} | none
     text = normalize(answer.text)
+    phrase = answer.phrase.text if answer.phrase else None
     return {
         "answer_correct": int(any(normalize(a) in text for a in gold.answers)),
         "answer_f1": round(max(token_f1(answer.text, a) for a in gold.answers), 6),
+        "phrase_exact": None if phrase is None else int(any(tokens(phrase) == tokens(a) for a in gold.answers)),
+        "phrase_f1": None if phrase is None else round(max(token_f1(phrase, a) for a in gold.answers), 6),
         "answered": 1,
         "abstained": None,
     }
@@ -169,6 +181,7 @@ def summarize_rows(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
     """The overall summary with ``by_prefix`` (id prefixes such as ``ooc-``) and
     ``by_category`` (each scalar extra field with at most 50 values) breakdowns."""
     summary = aggregate(rows, k)
+    summary["calibration"] = reliability(rows)
     prefixes: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         match = _PREFIX.match(row["id"])
@@ -189,6 +202,32 @@ def summarize_rows(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
         if 0 < len(groups) <= MAX_CATEGORY_VALUES:
             summary["by_category"][name] = {value: aggregate(group, k) for value, group in sorted(groups.items())}
     return summary
+
+
+def reliability(rows: Sequence[dict[str, Any]], bins: int = 10) -> dict[str, Any]:
+    """How far the answers' confidence is from the share of them that is right.
+
+    Over the answered questions (an answer to an unanswerable question is wrong), the
+    confidences are put in ``bins`` equal-width bins; each bin gives its count, mean
+    confidence and share right, and ``ece`` is the count-weighted mean gap (expected
+    calibration error). None when nothing was answered.
+    """
+    pairs = [(row["answer"]["confidence"], bool(row["answers"]) and row["metrics"]["answer_correct"] == 1)
+             for row in rows if row["answer"] is not None]
+    if not pairs:
+        return {"answered": 0, "ece": None, "bins": []}
+    table, ece = [], 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, r) for c, r in pairs if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not inside:
+            continue
+        confidence = sum(c for c, _ in inside) / len(inside)
+        right = sum(r for _, r in inside) / len(inside)
+        ece += len(inside) / len(pairs) * abs(confidence - right)
+        table.append({"from": lo, "to": hi, "answers": len(inside), "confidence": round(confidence, 4),
+                      "right": round(right, 4)})
+    return {"answered": len(pairs), "ece": round(ece, 4), "bins": table}
 
 
 def latency_summary(latencies: Sequence[float]) -> dict[str, float | None]:

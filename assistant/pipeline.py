@@ -6,11 +6,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assistant.answer import AnswerExtractor
+from assistant.answer import AnswerExtractor, Calibration
 from assistant.config import Settings
 from assistant.embedding import Encoder, SentenceTransformerEncoder
 from assistant.retrieval import Retriever, clean_question
 from assistant.errors import AssistantError
+from assistant.reader import load_reader, reader_folder
 from assistant.store import Index, Staleness, current_version, load_index
 from assistant.types import Answer, Passage, QuoteCheck
 
@@ -47,7 +48,11 @@ class Assistant:
         self.encoder = encoder
         self.settings = settings
         self.retriever = Retriever(index, encoder, settings)
-        self.extractor = AnswerExtractor(self.retriever)
+        folder = reader_folder(settings.reader)
+        self.reader = load_reader(folder) if folder else None
+        self.extractor = AnswerExtractor(
+            self.retriever, reader=self.reader,
+            calibration=Calibration.load(folder / "calibration.json") if folder else None)
         self._quote_checker: QuoteChecker | None = None
 
     @classmethod
@@ -59,6 +64,13 @@ class Assistant:
         index = load_index(settings.index_dir, settings.model)
         encoder = encoder or SentenceTransformerEncoder(index.model, settings.batch_size)
         return cls(index, encoder, settings)
+
+    @property
+    def reader_stamp(self) -> dict[str, str]:
+        """Which reader answers: its name and the fingerprint of its weights and calibration."""
+        if self.reader is None:
+            return {"name": "none", "fingerprint": "hand-tuned scorer"}
+        return {"name": self.reader.name, "fingerprint": self.reader.fingerprint}
 
     def staleness(self) -> Staleness:
         """How the corpus on disk differs from the loaded index."""

@@ -18,168 +18,31 @@ Three verdicts:
   returned in ``nearest`` as context only.
 
 Offsets always point into the original document text: ``document.text[start:end] == text``.
+Normalisation is :mod:`assistant.textnorm`, word alignment and diff :mod:`assistant.alignment`;
+``normalize`` and ``needed_normalizations`` are importable from here too.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
-
+from assistant.alignment import Part, best_region, word_diff, word_spans
 from assistant.embedding import Encoder
 from assistant.errors import InputError
 from assistant.retrieval import Retriever
 from assistant.store import Index
+from assistant.textnorm import Normalized, needed_normalizations, normalize
 from assistant.types import DiffOp, Document, Passage, QuoteCheck, QuoteMatch, Span, source_link
 
-VERDICTS = ("verbatim", "altered", "absent")
-STEPS = ("nfkc", "quotes", "dashes", "whitespace", "hyphenation")
-ALL_STEPS = frozenset(STEPS)
+__all__ = ["QuoteCheck", "QuoteChecker", "needed_normalizations", "normalize"]
 
-_QUOTE_MAP = {c: "'" for c in "\u2018\u2019\u201a\u201b\u2032\u2039\u203a"}
-_QUOTE_MAP.update({c: '"' for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"})
-_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
-_HYPHENS = frozenset("-\u2010")
-_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-# Plain ASCII runs need no work under any step; a letter followed by a combining mark goes
-# to the slow path so that NFKC can compose the two.
-_SCAN = re.compile(rf"(?P<plain>[\x21-\x2c\x2e-\x7e]+(?![{_COMBINING}]))|(?P<space>\s+)|(?P<other>.[{_COMBINING}]*)", re.S)
 _ELLIPSIS = re.compile(r"\s*(?:\[\s*(?:\.\s?){3,}\s*\]|\[\s*\u2026\s*\]|\.(?:\s?\.){2,}|\u2026)\s*")
-_TOKEN = re.compile(r"\d+(?:[.,:]\d+)+|\w+|[^\w\s]")  # 8.2 and 1,200 are one word
 _WORD = re.compile(r"\w+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _OPEN_QUOTES, _CLOSE_QUOTES = "\"'\u2018\u201c\u00ab", "\"'\u2019\u201d\u00bb"
-
-
-# --- normalisation with a map back to original offsets ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Normalized:
-    """Normalised text; character ``i`` came from ``original[starts[i]:ends[i]]``."""
-
-    text: str
-    starts: np.ndarray
-    ends: np.ndarray
-
-    def original(self, a: int, b: int) -> tuple[int, int]:
-        """Original offsets of the normalised range ``[a, b)`` (``b > a``)."""
-        return int(self.starts[a]), int(self.ends[b - 1])
-
-    def at(self, offset: int) -> int:
-        """The first normalised position whose source starts at or after ``offset``."""
-        return int(np.searchsorted(self.starts, offset, side="left"))
-
-
-def normalize(text: str, steps: frozenset[str] = ALL_STEPS) -> Normalized:
-    """``text`` with the given normalisation steps applied (see STEPS), keeping offsets.
-
-    White space runs become one space; with ``dashes``, every dash variant becomes ``-`` and
-    the spaces around a dash are dropped (``a — b`` == ``a--b`` == ``a–b``); with
-    ``hyphenation``, ``exam-\\nple`` becomes ``example`` and soft hyphens vanish.
-    """
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    ws, dashes, hyph = "whitespace" in steps, "dashes" in steps, "hyphenation" in steps
-    nfkc, quotes = "nfkc" in steps, "quotes" in steps
-
-    def emit(c: str, i: int, j: int) -> None:
-        if c == " " and chars and ((ws and chars[-1] == " ") or (dashes and chars[-1] == "-")):
-            ends[-1] = j  # collapse a run of spaces, or absorb the space after a dash
-            return
-        if c == "-" and dashes and chars:
-            if chars[-1] == "-":
-                ends[-1] = j
-                return
-            if chars[-1] == " ":
-                chars.pop(), ends.pop()
-                i = starts.pop()
-        chars.append(c), starts.append(i), ends.append(j)
-
-    for m in _SCAN.finditer(text):
-        i, j = m.span()
-        kind = m.lastgroup
-        if kind == "plain":
-            chars.extend(m.group())
-            starts.extend(range(i, j))
-            ends.extend(range(i + 1, j + 1))
-            continue
-        if kind == "space":
-            if (hyph and "\n" in m.group() and chars and chars[-1] in _HYPHENS and ends[-1] - starts[-1] == 1
-                    and starts[-1] > 0 and text[starts[-1] - 1].isalpha() and j < len(text) and text[j].isalpha()):
-                chars.pop(), starts.pop(), ends.pop()  # a word broken at the end of a line
-                continue
-            if ws:
-                emit(" ", i, j)
-                continue
-        for k, piece in enumerate(m.group()) if kind == "space" else [(0, m.group())]:
-            a, b = (i + k, i + k + 1) if kind == "space" else (i, j)
-            for c in unicodedata.normalize("NFKC", piece) if nfkc else piece:
-                if (ws and c in _ZERO_WIDTH) or (hyph and c == "\u00ad"):
-                    continue
-                if quotes:
-                    c = _QUOTE_MAP.get(c, c)
-                if dashes and c in _DASHES:
-                    c = "-"
-                if ws and c.isspace():
-                    c = " "
-                emit(c, a, b)
-    return Normalized("".join(chars), np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
-
-
-def _strip(norm: Normalized) -> Normalized:
-    lead = len(norm.text) - len(norm.text.lstrip(" "))
-    end = len(norm.text.rstrip(" "))
-    return Normalized(norm.text[lead:end], norm.starts[lead:end], norm.ends[lead:end])
-
-
-def _fold_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def needed_normalizations(quote: str, source: str) -> tuple[str, ...]:
-    """Which steps (and ``case`` of the first letter) make ``quote`` equal to ``source``.
-
-    A step is needed when leaving it out makes the two differ; empty when they are equal.
-    """
-    if quote == source:
-        return ()
-
-    def same(steps: frozenset[str], fold: bool) -> bool:
-        q, s = _strip(normalize(quote, steps)).text, _strip(normalize(source, steps)).text
-        return _fold_first(q) == _fold_first(s) if fold else q == s
-
-    out = [step for step in STEPS if not same(ALL_STEPS - {step}, True)]
-    if not same(ALL_STEPS, False):
-        out.append("case")
-    if not out:  # two steps each able to do the job (e.g. NBSP): name those that change anything
-        out = [s for s in STEPS if normalize(quote, frozenset({s})).text != quote
-               or normalize(source, frozenset({s})).text != source]
-    return tuple(out)
-
-
-# --- the checker -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Part:
-    """One elision part of the quote: its original text, normalised form and word tokens."""
-
-    text: str
-    norm: Normalized
-    tokens: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def keys(self) -> list[str]:
-        return [self.norm.text[a:b].casefold() for a, b in self.tokens]
 
 
 @dataclass
@@ -255,7 +118,7 @@ class QuoteChecker:
 
     # -- parsing ------------------------------------------------------------------------------
 
-    def _parse(self, text: str) -> tuple[str, list[_Part], list[str]]:
+    def _parse(self, text: str) -> tuple[str, list[Part], list[str]]:
         if not isinstance(text, str):
             raise InputError(f"the quote must be text, got {type(text).__name__}")
         quote = text.strip()
@@ -277,17 +140,16 @@ class QuoteChecker:
         pieces = [p.strip() for p in _ELLIPSIS.split(quote)]
         parts = []
         for piece in pieces:
-            norm = _strip(normalize(piece))
+            norm = normalize(piece).strip()
             if norm.text:
-                tokens = [m.span() for m in _TOKEN.finditer(norm.text)]
-                parts.append(_Part(piece, norm, tokens))
+                parts.append(Part(piece, norm, word_spans(norm.text)))
         if len(parts) > 1:
             notices.append(f"the ellipsis was read as an elision: {len(parts)} parts must occur in order")
         return quote, parts, notices
 
     # -- verbatim -----------------------------------------------------------------------------
 
-    def _verbatim(self, parts: list[_Part]) -> list[QuoteMatch]:
+    def _verbatim(self, parts: list[Part]) -> list[QuoteMatch]:
         matches = []
         for doc_no, (doc, norm) in enumerate(zip(self.index.documents, self.normalized)):
             for chain in self._chains(norm.text, [p.norm.text for p in parts]):
@@ -317,7 +179,7 @@ class QuoteChecker:
                 chains.append(chain)
         return chains
 
-    def _verbatim_match(self, doc_no: int, parts: list[_Part], spans: list[Span]) -> QuoteMatch:
+    def _verbatim_match(self, doc_no: int, parts: list[Part], spans: list[Span]) -> QuoteMatch:
         doc = self.index.documents[doc_no]
         sources = [doc.text[s.start : s.end] for s in spans]
         steps: list[str] = []
@@ -346,32 +208,32 @@ class QuoteChecker:
 
     # -- altered ------------------------------------------------------------------------------
 
-    def _align_regions(self, parts: list[_Part], passages: list[Passage]) -> list[_Aligned]:
+    def _align_regions(self, parts: list[Part], passages: list[Passage]) -> list[_Aligned]:
         """Align the quote against the full text around each retrieved passage."""
         reach = sum(len(p.text) for p in parts) + 100 + (self.max_gap * (len(parts) - 1))
-        windows: dict[int, list[list[int]]] = {}
+        windows: dict[int, list[tuple[int, int]]] = {}
         for p in passages:
             doc_no = self._numbers[p.doc_id]
             size = len(self.index.documents[doc_no].text)
-            windows.setdefault(doc_no, []).append([max(0, p.start - reach), min(size, p.end + reach)])
+            windows.setdefault(doc_no, []).append((max(0, p.start - reach), min(size, p.end + reach)))
         out = []
         for doc_no, spans in windows.items():
             spans.sort()
             merged = [spans[0]]
             for a, b in spans[1:]:
                 if a <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], b)
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], b))
                 else:
-                    merged.append([a, b])
+                    merged.append((a, b))
             for a, b in merged:
                 out += self._align_window(doc_no, a, b, parts)
         return out
 
-    def _align_window(self, doc_no: int, start: int, end: int, parts: list[_Part]) -> list[_Aligned]:
+    def _align_window(self, doc_no: int, start: int, end: int, parts: list[Part]) -> list[_Aligned]:
         """The best alignment in ``[start, end)`` of the document, then any other close ones
         left or right of it (an altered sentence the document repeats)."""
         doc, norm = self.index.documents[doc_no], self.normalized[doc_no]
-        tokens = [m.span() for m in _TOKEN.finditer(norm.text, norm.at(start), norm.at(end))]
+        tokens = word_spans(norm.text, norm.at(start), norm.at(end))
         words = [norm.text[a:b] for a, b in tokens]
         keys = [w.casefold() for w in words]
         least = max(1, sum(len(p.tokens) for p in parts) // 2)
@@ -388,7 +250,7 @@ class QuoteChecker:
         return found
 
     def _align_range(self, doc: Document, doc_no: int, norm: Normalized, tokens: list[tuple[int, int]],
-                     words: list[str], keys: list[str], lo: int, hi: int, parts: list[_Part]) -> _Aligned:
+                     words: list[str], keys: list[str], lo: int, hi: int, parts: list[Part]) -> _Aligned:
         """Align the parts in order within window tokens ``[lo, hi)``."""
         spans: list[Span] = []
         diff: list[DiffOp] = []
@@ -402,11 +264,10 @@ class QuoteChecker:
             if first is not None:  # elided parts lie close together
                 reach = tokens[cursor - 1][1] + self.max_gap + len(part.norm.text)
                 limit = max(cursor + 1, min(hi, bisect.bisect_left(tokens, (reach, reach), cursor, hi)))
-            a, b = _best_region(part.keys, keys, cursor, limit)
+            a, b = best_region(part.keys, keys, cursor, limit)
 
-            region = tokens[a:b]
-            bounds = [int(norm.starts[t[0]]) for t in region] + [int(norm.ends[region[-1][1] - 1])]
-            same, ops = _diff(part, words[a:b], [doc.text[x:y] for x, y in zip(bounds, bounds[1:])])
+            bounds = norm.bounds(tokens[a:b])
+            same, ops = word_diff(part, words[a:b], [doc.text[x:y] for x, y in zip(bounds, bounds[1:])])
             equal += same
             size += len(part.tokens) + (b - a)
             diff += ops
@@ -443,97 +304,3 @@ def _occurrences(hay: str, needle: str) -> list[int]:
     if swapped != needle:
         hits = sorted(set(hits) | set(_find_all(hay, swapped)))
     return hits
-
-
-def _best_region(query: list[str], keys: list[str], lo: int, hi: int) -> tuple[int, int]:
-    """Token range ``[a, b)`` of ``keys`` (``lo <= a < b <= hi``) most similar to ``query``.
-
-    rapidfuzz's partial alignment finds the best window of the query's length; its edges are
-    then moved a few tokens each way, to the least edit distance, so that the source may be
-    longer or shorter than the quote.
-    """
-    if hi - lo <= len(query):
-        start, stop = lo, hi
-    else:
-        found = fuzz.partial_ratio_alignment(query, keys[lo:hi])
-        start, stop = found.dest_start + lo, found.dest_end + lo
-    slack = max(3, len(query) // 8)
-
-    def cost(a: int, b: int) -> int:
-        return Levenshtein.distance(query, keys[a:b])
-
-    # Ties go to the wider span, so a changed first or last word reads as replaced, not added.
-    top = min(hi, stop + slack)
-    start = min(range(max(lo, start - slack), min(start + slack, top - 1) + 1), key=lambda a: (cost(a, top), a))
-    stop = min(range(max(start + 1, stop - slack), top + 1), key=lambda b: (cost(start, b), -b))
-    return start, stop
-
-
-def _diff(part: _Part, words: list[str], pieces: list[str]) -> tuple[float, list[DiffOp]]:
-    """Agreeing words (first word: any case) and the word diff of source ``words`` to the part.
-
-    ``pieces[i]`` is the original source text from word ``i`` up to word ``i + 1``. Each op's
-    texts run up to the next op's, so joining the ops' ``source`` (``quote``) texts gives
-    back the source span (the quote part) character for character.
-    """
-    q_words = [part.norm.text[a:b] for a, b in part.tokens]
-    steps: list[list] = []  # [op, src_from, src_to, quote_from, quote_to]
-    run = [0, 0, 0, 0]  # a stretch of source and quote words between equal ones
-    for op in Levenshtein.opcodes([w.casefold() for w in words], [w.casefold() for w in q_words]):
-        if op.tag != "equal":
-            if run[1] == run[0] and run[3] == run[2]:
-                run = [op.src_start, op.src_start, op.dest_start, op.dest_start]
-            run[1], run[3] = op.src_end, op.dest_end
-            continue
-        steps += _pair_up(words, q_words, *run)
-        run = [0, 0, 0, 0]
-        for k in range(op.src_end - op.src_start):
-            i, j = op.src_start + k, op.dest_start + k
-            same = words[i] == q_words[j] or (j == 0 and words[i].casefold() == q_words[j].casefold())
-            steps.append(["equal" if same else "replace", i, i + 1, j, j + 1])
-    steps += _pair_up(words, q_words, *run)
-    merged: list[list] = []
-    for step in steps:
-        if merged and merged[-1][0] == step[0]:
-            merged[-1][2], merged[-1][4] = step[2], step[4]
-        else:
-            merged.append(list(step))
-    # a word changed only in case still counts three quarters (an all-capitals quote is close)
-    case_only = sum(1 for s in steps if s[0] == "replace" and s[2] - s[1] == 1 == s[4] - s[3]
-                    and words[s[1]].casefold() == q_words[s[3]].casefold())
-    equal = sum(s[2] - s[1] for s in merged if s[0] == "equal") + 0.75 * case_only
-    q_norm = part.norm
-    q_bounds = [int(q_norm.starts[a]) for a, _ in part.tokens] + [int(q_norm.ends[part.tokens[-1][1] - 1])]
-    ops = [DiffOp(tag, part.text[q_bounds[j1] : q_bounds[j2]], "".join(pieces[i1:i2]))
-           for tag, i1, i2, j1, j2 in merged]
-    return equal, ops
-
-
-def _pair_up(words: list[str], q_words: list[str], i1: int, i2: int, j1: int, j2: int) -> list[list]:
-    """Diff steps for differing source ``words[i1:i2]`` and quote ``q_words[j1:j2]``.
-
-    The shorter side is paired with the stretch of the longer side it resembles most, so
-    ``did not approve`` -> ``approved`` reads as "did not" left out and a changed word.
-    """
-    n, m = i2 - i1, j2 - j1
-    if n == 0 and m == 0:
-        return []
-    if n == 0 or m == 0:
-        return [["insert" if n == 0 else "delete", i1, i2, j1, j2]]
-    if n == m:
-        return [["replace", i1, i2, j1, j2]]
-    short = min(n, m)
-
-    def fit(shift: int) -> float:
-        if n > m:
-            return sum(fuzz.ratio(words[i1 + shift + k], q_words[j1 + k]) for k in range(short))
-        return sum(fuzz.ratio(words[i1 + k], q_words[j1 + shift + k]) for k in range(short))
-
-    shift = max(range(abs(n - m) + 1), key=fit)
-    tag = "delete" if n > m else "insert"
-    si, sj = (shift, 0) if n > m else (0, shift)
-    out = [[tag, i1, i1 + si, j1, j1 + sj]] if shift else []
-    out.append(["replace", i1 + si, i1 + si + short, j1 + sj, j1 + sj + short])
-    if shift < abs(n - m):
-        out.append([tag, i1 + si + short, i2, j1 + sj + short, j2])
-    return out

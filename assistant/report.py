@@ -19,7 +19,7 @@ MAX_FAILURES = 100  # listed per kind of failure in the report; all are in resul
 _SNIPPET = 300
 _TABLE_KEYS = ("questions", "answerable", "unanswerable",
                *(f"hit@{c}" for c in CUTOFFS), "mrr@10", "ndcg@10", *(f"doc_recall@{c}" for c in CUTOFFS),
-               "answer_accuracy", "answer_f1", "answered", "abstention_accuracy")
+               "answer_accuracy", "answer_f1", "phrase_exact", "phrase_f1", "answered", "abstention_accuracy")
 
 
 def write_outputs(out_dir: Path, summary: dict[str, Any], rows: Sequence[dict[str, Any]],
@@ -59,7 +59,7 @@ def results_csv(rows: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(["id", "question", "answers", "sources", *(f"extra.{e}" for e in extras), "answer",
-                     "answer_doc_id", "answer_start", "answer_end", "answer_confidence", "passages",
+                     "answer_doc_id", "answer_start", "answer_end", "answer_confidence", "answer_phrase", "passages",
                      "top_passage", *metrics])
     for row in rows:
         answer = row["answer"] or {}
@@ -68,6 +68,7 @@ def results_csv(rows: Sequence[dict[str, Any]]) -> str:
             row["id"], row["question"], "|".join(row["answers"]), "|".join(row["sources"]),
             *(_cell(row["extra"].get(e)) for e in extras),
             *(_cell(answer.get(key)) for key in ("text", "doc_id", "start", "end", "confidence")),
+            _cell((answer.get("phrase") or {}).get("text")),
             " | ".join(f"{p['doc_id']}:{p['start']}-{p['end']}" for p in passages),
             passages[0]["text"] if passages else "",
             *(_cell(row["metrics"][m]) for m in metrics),
@@ -166,6 +167,18 @@ def _failure_lines(row: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reliability_table(calibration: dict[str, Any]) -> list[str]:
+    """Confidence bins of the answers against the share of them that was right, and the ECE."""
+    if not calibration["bins"]:
+        return ["No question was answered."]
+    lines = [f"Expected calibration error over the {calibration['answered']} answers (an answer to an "
+             f"unanswerable question counts as wrong): **{calibration['ece']:.4f}**", "",
+             "| confidence | answers | mean confidence | share right |", "|---|---|---|---|"]
+    lines += [f"| {b['from']:.1f}–{b['to']:.1f} | {b['answers']} | {b['confidence']:.3f} | {b['right']:.3f} |"
+              for b in calibration["bins"]]
+    return lines
+
+
 def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], stamp: dict[str, Any],
                     timing: dict[str, Any], plot_name: str, *, max_failures: int = MAX_FAILURES) -> str:
     """The human-readable report: stamp, metric tables, plot, failures, then timing."""
@@ -175,7 +188,8 @@ def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], sta
            + (f", {len(qs['skipped'])} invalid line(s) skipped" if qs["skipped"] else ""),
            f"- index: version `{index['version']}`, manifest sha256 `{index['manifest_sha256'][:16]}`, "
            f"{index['documents']} documents, {index['chunks']} chunks",
-           f"- model: `{stamp['model']}`; package {stamp['package_version']}; {stamp['metrics_library']}",
+           f"- model: `{stamp['model']}`; reader: `{stamp['reader']['name']}` ({stamp['reader']['fingerprint']}); "
+           f"package {stamp['package_version']}; {stamp['metrics_library']}",
            "- settings: " + ", ".join(f"{k}={v}" for k, v in stamp["settings"].items()), "",
            "## Metrics", "",
            "Retrieval and answer metrics are over answerable questions, abstention over unanswerable "
@@ -186,6 +200,7 @@ def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], sta
     if summary["answerable"] and summary["answered"] == 0:
         out += ["", "No answerable question got an answer: answer metrics are zero because no answers were "
                 "returned (answer extraction missing or abstaining everywhere)."]
+    out += ["", "## Confidence", ""] + reliability_table(summary["calibration"])
     out += ["", "## hit@k", "", f"![hit@k against k]({plot_name})", "", "## Failures", ""]
     for kind, failed in failures(rows).items():
         if kind == "no answer given" and summary["answered"] == 0:
@@ -210,6 +225,9 @@ def summary_text(summary: dict[str, Any], timing: dict[str, Any] | None = None) 
         return [f"{indent}{key:20} {_fmt(data[key])}" for key in ("k", *_TABLE_KEYS) if data.get(key) is not None]
 
     out = lines(summary)
+    if summary["calibration"]["ece"] is not None:
+        out.append(f"{'calibration error':20} {_fmt(summary['calibration']['ece'])} "
+                   f"(ECE over {summary['calibration']['answered']} answers)")
     if timing:
         latency = timing["latency_ms"]
         out.append(f"{'latency p50/p95':20} {_fmt(latency['p50'])} / {_fmt(latency['p95'])} ms")

@@ -19,8 +19,7 @@ from assistant.authorship import asks_for_author, author_mentions
 from assistant.config import Settings
 from assistant.embedding import Encoder
 from assistant.errors import InputError
-from assistant.keyword import KeywordIndex
-from assistant.store import Index
+from assistant.layout import Index
 from assistant.types import Passage, Span, source_link
 
 _KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
@@ -28,13 +27,9 @@ _KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
 
 @dataclass(frozen=True)
 class Hit:
-    """A passage and the signals behind it."""
+    """One ranked passage (its score is the fused score of its best chunk)."""
 
     passage: Passage
-    chunks: tuple[int, ...]
-    dense: float
-    keyword: float
-    sentence: float
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,6 @@ class Candidates:
     keyword: np.ndarray
     sentence: np.ndarray
     sentence_scores: dict[int, float]
-    keyword_max: float
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,6 @@ class Retrieval:
     vector: np.ndarray
     hits: list[Hit]
     sentence_scores: dict[int, float]
-    keyword_max: float
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -99,7 +92,7 @@ class Retriever:
         self.encoder = encoder
         self.settings = settings
         self.chunk_vectors = index.chunk_vectors  # exact float32 whatever the FAISS index type
-        self.keyword = KeywordIndex([index.chunk(i).text for i in range(len(index))])
+        self.keyword = index.keyword  # BM25 saved with the index version, not rebuilt here
         rows = index.sentence_rows
         starts, ends = rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
         self._sentence_keys = (starts, ends)
@@ -153,7 +146,7 @@ class Retriever:
             vector = self.encoder.encode([text])[0]
         n = min(max(settings.candidates, 2 * k), len(self.index))
         found = self.candidates(text, vector, n, allowed)
-        return Retrieval(text, vector, self.rank(found, k), found.sentence_scores, found.keyword_max, notices)
+        return Retrieval(text, vector, self.rank(found, k), found.sentence_scores, notices)
 
     def candidates(self, text: str, vector: np.ndarray, n: int, allowed: np.ndarray | None = None) -> Candidates:
         """The top ``n`` chunks of each retriever, with every signal computed for all of them."""
@@ -181,7 +174,7 @@ class Retriever:
         nonempty = sizes > 0
         if nonempty.any():
             best[nonempty] = np.maximum.reduceat(sims, offsets[nonempty])
-        return Candidates(ids, dense, kw, best, dict(zip(sentence_ids.tolist(), sims.tolist())), keyword_max)
+        return Candidates(ids, dense, kw, best, dict(zip(sentence_ids.tolist(), sims.tolist())))
 
     def rank(self, found: Candidates, k: int) -> list[Hit]:
         """Fuse the signals as Settings says and merge the ranked chunks into ``k`` passages."""
@@ -194,8 +187,7 @@ class Retriever:
             fused = (settings.w_keyword * found.keyword + settings.w_dense * _minmax(found.dense)
                      + settings.w_sentence * _minmax(found.sentence))
         order = np.argsort(-fused, kind="stable")
-        return self._merge([(int(found.ids[j]), float(fused[j]), float(found.dense[j]), float(found.keyword[j]),
-                             float(found.sentence[j])) for j in order], k)
+        return self._merge([(int(found.ids[j]), float(fused[j])) for j in order], k)
 
     def _allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:
         if not doc_ids:
@@ -210,7 +202,7 @@ class Retriever:
             return self.index.search(vector, n)[1]
         return self.index.search_among(vector, n, allowed)
 
-    def _merge(self, ranked: list[tuple[int, float, float, float, float]], k: int) -> list[Hit]:
+    def _merge(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
         """Turn ranked chunks into at most ``k`` passages that never overlap.
 
         A chunk overlapping passages already chosen is merged with them while the union
@@ -218,14 +210,13 @@ class Retriever:
         """
         limit = self.max_passage_chars
         groups: list[dict] = []
-        for chunk_no, score, dense, kw, sent in ranked:
+        for chunk_no, score in ranked:
             if len(groups) >= k:
                 break
             doc_no, start, end = (int(x) for x in self.index.chunk_rows[chunk_no])
             touching = [g for g in groups if g["doc"] == doc_no and g["start"] < end and start < g["end"]]
             if not touching:
-                groups.append({"doc": doc_no, "start": start, "end": end, "chunks": [chunk_no],
-                               "score": score, "dense": dense, "kw": kw, "sent": sent})
+                groups.append({"doc": doc_no, "start": start, "end": end, "score": score})
                 continue
             lo = min([start] + [g["start"] for g in touching])
             hi = max([end] + [g["end"] for g in touching])
@@ -233,7 +224,6 @@ class Retriever:
                 continue
             first, *rest = touching  # groups keep rank order, so the first is the best
             first["start"], first["end"] = lo, hi
-            first["chunks"] += [chunk_no] + [c for g in rest for c in g["chunks"]]
             groups = [g for g in groups if not any(g is r for r in rest)]
         hits = []
         for rank, group in enumerate(groups, start=1):
@@ -252,5 +242,5 @@ class Retriever:
                 page=doc.page_at(group["start"]),
                 link=source_link(doc.doc_id, group["start"], group["end"]),
             )
-            hits.append(Hit(passage, tuple(group["chunks"]), group["dense"], group["kw"], group["sent"]))
+            hits.append(Hit(passage))
         return hits

@@ -137,11 +137,21 @@ def source_link(doc_id: str, start: int, end: int) -> str:
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """The answer phrase the reader marked inside the answer: ``text == document.text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """The extractive answer: a verbatim span of one document, with confidence and citation.
 
     ``text == document.text[start:end]``; ``passage_rank`` is the rank of the passage it
-    lies in; ``link`` opens the app's source view at the span.
+    lies in; ``link`` opens the app's source view at the span; ``phrase`` is the answer
+    phrase inside it when a reader marked one.
     """
 
     text: str
@@ -156,13 +166,15 @@ class Answer:
     date: str | None = None
     page: int | None = None
     link: str = ""
+    phrase: Phrase | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
-        return cls(**data)
+        phrase = data.get("phrase")
+        return cls(**(data | {"phrase": Phrase(**phrase) if phrase else None}))
 
 
 @dataclass(frozen=True)

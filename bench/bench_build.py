@@ -37,7 +37,7 @@ from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.store import build_index, load_index  # noqa: E402
 
-SQUAD = ROOT.parent / "shared" / "eval" / "squad-sample" / "corpus"
+SQUAD = ROOT / "eval" / "squad-sample" / "corpus"
 
 
 class TimedEncoder:

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QUESTIONS = ROOT.parent / "shared" / "eval" / "squad-sample" / "questions.jsonl"
+QUESTIONS = ROOT / "eval" / "squad-sample" / "questions.jsonl"
 RESULTS = ROOT / "bench" / "results"
 
 CHILD = r"""

@@ -26,7 +26,7 @@ from assistant import evaluation  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 
-SQUAD = ROOT.parent / "shared" / "eval" / "squad-sample"
+SQUAD = ROOT / "eval" / "squad-sample"
 RESULTS = ROOT / "bench" / "results"
 
 

@@ -8,8 +8,9 @@ everything but opening the port), then answers questions through the app's LiveA
 its resident memory (VmRSS) is read after each step and its peak (VmHWM) at the end.
 Per chunk: what one indexed chunk costs, split into the vectors (memory-mapped float32,
 chunk and sentence), the FAISS index, the span rows, the documents' text and records, the
-keyword index and the per-sentence terms of the answer extractor (Python allocations
-measured with tracemalloc). Writes bench/results/memory.json and prints a Markdown table.
+keyword index (its BM25 matrices memory-mapped, its vocabulary in Python) and the per-sentence
+terms of the answer extractor (Python allocations measured with tracemalloc). Writes
+bench/results/memory.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SQUAD = ROOT.parent / "shared" / "eval" / "squad-sample"
+SQUAD = ROOT / "eval" / "squad-sample"
 RESULTS = ROOT / "bench" / "results"
 
 CHILD = r"""
@@ -57,6 +58,7 @@ def per_chunk(index_dir: Path) -> dict:
 
     from assistant.answer import AnswerExtractor
     from assistant.config import Settings
+    from assistant.keyword import KeywordIndex
     from assistant.retrieval import Retriever
     from assistant.store import load_index
 
@@ -67,9 +69,13 @@ def per_chunk(index_dir: Path) -> dict:
         finally:
             tracemalloc.stop()
 
-    index, loaded = allocated(lambda: load_index(index_dir))
-    retriever, keyword = allocated(lambda: Retriever(index, None, Settings(corpus_dir=SQUAD / "corpus",
-                                                                           index_dir=index_dir)))
+    index, loaded = allocated(lambda: load_index(index_dir))  # the keyword index included
+    _, keyword = allocated(lambda: KeywordIndex.load(index_dir / index.version))  # the same again, alone
+    bm25 = index.keyword.bm25.scores
+    retriever = Retriever(index, None, Settings(corpus_dir=SQUAD / "corpus", index_dir=index_dir))
+    # the Snowball stemmer's cache (at most 10,000 words, per thread) is a fixed cost, not per chunk
+    sentences = [index.documents[d].text[s:e] for d, s, e in index.sentence_rows.tolist()]
+    _, stemmer_cache = allocated(lambda: all(KeywordIndex.terms(t) is not None for t in sentences))
     _, terms = allocated(lambda: AnswerExtractor(retriever))
     n = len(index)
     parts = {
@@ -78,13 +84,14 @@ def per_chunk(index_dir: Path) -> dict:
         "faiss_index": len(faiss.serialize_index(index.faiss)),
         "rows_and_keys": index.chunk_rows.nbytes + index.sentence_rows.nbytes + index.chunk_keys.nbytes
         + index.sentence_keys.nbytes,
-        "documents_and_records (Python)": loaded - index.chunk_rows.nbytes - index.sentence_rows.nbytes,
-        "keyword index (Python + arrays)": keyword,
+        "documents_and_records (Python)": loaded - keyword - index.chunk_rows.nbytes - index.sentence_rows.nbytes,
+        "BM25 matrices (memory-mapped)": sum(bm25[name].nbytes for name in ("data", "indices", "indptr")),
+        "keyword index vocabulary (Python)": keyword,
         "answer extractor's sentence terms": terms,
     }
     return {"chunks": n, "sentences": len(index.sentence_rows), "text_bytes": sum(len(d.text.encode()) for d in index.documents),
             "bytes_per_chunk": {name: round(value / n) for name, value in parts.items()},
-            "total_bytes_per_chunk": round(sum(parts.values()) / n)}
+            "total_bytes_per_chunk": round(sum(parts.values()) / n), "stemmer_cache_bytes": stemmer_cache}
 
 
 def run(index_dir: Path, questions: int = 200) -> dict:

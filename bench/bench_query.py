@@ -4,7 +4,8 @@
 
 For each corpus (the seed corpus and the squad-sample corpus) every question is timed twice
 in the same loop: the bare question embedding (one model call) and the whole answer
-(embedding, BM25, fusion, merging, sentence scoring, confidence). The ratio of medians is
+(embedding, BM25, fusion, merging, sentence scoring, the reader, confidence), with the
+shipped reader. The ratio of medians is
 what survives a noisy machine. The answer's own stages are timed too (embedding, retrieval,
 answer extraction), and pyinstrument profiles everything but the model call
 (bench/results/query_profile.txt). Writes bench/results/query.json and prints a Markdown table.
@@ -32,7 +33,7 @@ from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.store import build_index, current_version  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "eval"
+EVAL = ROOT / "eval"
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -101,13 +102,14 @@ def run(squad_index: Path | None = None, repeats: int = 2, limit: int = 200) -> 
     with tempfile.TemporaryDirectory() as tmp:
         seed = Settings(corpus_dir=ROOT / "corpus", index_dir=Path(tmp) / "seed")
         build_index(seed, encoder)
-        squad = Settings(corpus_dir=SHARED / "squad-sample" / "corpus",
+        squad = Settings(corpus_dir=EVAL / "squad-sample" / "corpus",
                          index_dir=squad_index or Path(tmp) / "squad")
         if current_version(squad.index_dir) is None:
             build_index(squad, encoder, progress=True)
-        for name, settings, qfile in (("seed", seed, SHARED / "seed-questions-dev.jsonl"),
-                                      ("squad-sample", squad, SHARED / "squad-sample" / "questions.jsonl")):
+        for name, settings, qfile in (("seed", seed, EVAL / "seed" / "questions.jsonl"),
+                                      ("squad-sample", squad, EVAL / "squad-sample" / "questions.jsonl")):
             assistant = Assistant.open(settings, encoder)
+            results["reader"] = assistant.reader_stamp["name"]
             questions = [q.question for q in evaluation.load_questions(qfile)][:limit]
             results[name] = {"chunks": len(assistant.index), **measure(assistant, questions, repeats),
                              **stages(assistant, questions)}
@@ -127,7 +129,8 @@ def table(results: dict) -> str:
         lines.append(f"| {name} | {r['chunks']} | {r['questions']} | {r['embed_p50_ms']} ms | {r['embed_p95_ms']} ms | "
                      f"{r['answer_p50_ms']} ms | {r['answer_p95_ms']} ms | **{r['ratio_p50']}x** | {r['ratio_p95']}x | "
                      f"{r['retrieve_p50_ms']} ms | {r['extract_p50_ms']} ms |")
-    lines.append(f"\nLoad average {results['load_before']} before, {results['load_after']} after.")
+    lines.append(f"\nReader `{results['reader']}`. Load average {results['load_before']} before, "
+                 f"{results['load_after']} after.")
     return "\n".join(lines)
 
 

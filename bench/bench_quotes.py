@@ -40,13 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
-from assistant.quotes import QuoteChecker, normalize  # noqa: E402
+from assistant.quotes import QuoteChecker  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.store import Index, build_index, load_index  # noqa: E402
+from assistant.textnorm import normalize  # noqa: E402
 
 CORPORA = {
     "seed": ROOT / "corpus",
-    "squad-sample": ROOT.parent / "shared" / "eval" / "squad-sample" / "corpus",
+    "squad-sample": ROOT / "eval" / "squad-sample" / "corpus",
 }
 ABSENT = {
     "seed": [

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+SEED = Path(__file__).resolve().parent.parent / "eval" / "seed"
 ODD_QUESTIONS = [
     "🤖 Which Korean industries is AI relevant to? 🇰🇷",
     "¿Quién es el ministro de asuntos exteriores de Corea del Sur?",
@@ -53,15 +53,15 @@ def loopback_url(url: str) -> str:
 
 
 def workload() -> tuple[list[str], list[str]]:
-    """(questions, quotes) to send: the development sets beside the repository, or a few built in."""
+    """(questions, quotes) to send: the seed development sets in eval/seed, or a few built in."""
     def read(name: str, key: str) -> list[str]:
-        path = SHARED / name
+        path = SEED / name
         if not path.is_file():
             return []
         return [json.loads(line)[key] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    questions = read("seed-questions-dev.jsonl", "question") or FALLBACK_QUESTIONS
-    quotes = read("seed-quotes-dev.jsonl", "quote") or FALLBACK_QUOTES
+    questions = read("questions.jsonl", "question") or FALLBACK_QUESTIONS
+    quotes = read("quotes.jsonl", "quote") or FALLBACK_QUOTES
     return questions + ODD_QUESTIONS, quotes
 
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/suite.py [--quick]
 
-Runs, in order: the index build (bench_build), the query path (bench_query), batch
-evaluation (bench_eval), memory (bench_memory), embedding threads and backends
+Runs, in order: the index build (bench_build), the query path (bench_query), the reader's
+accuracy/latency curve (bench_reader), batch evaluation (bench_eval), memory (bench_memory), embedding threads and backends
 (bench_embed) and FAISS at scale (bench_scale), sharing one squad-sample index. Each writes
 bench/results/NAME.json; this writes bench/results/bench.md with every table, the load
 average around each part and the wall time of each. ``--quick`` shrinks every part (for a
@@ -31,6 +31,7 @@ import bench_embed  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_query  # noqa: E402
+import bench_reader  # noqa: E402
 import bench_scale  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -38,6 +39,7 @@ RESULTS = ROOT / "bench" / "results"
 TITLES = {
     "build": "Index build (squad-sample)",
     "query": "Query path: answer against bare question embedding",
+    "reader": "Reader: accuracy and latency against candidates read",
     "eval": "Batch evaluation throughput",
     "memory": "Memory",
     "embed": "Embedding: threads and backends",
@@ -58,6 +60,7 @@ def main() -> None:
             ("build", lambda: bench_build.run(bench_build.SQUAD, squad_index), bench_build.table),
             ("query", lambda: bench_query.run(squad_index, repeats=1,
                                               limit=20 if args.quick else 200), bench_query.table),
+            ("reader", lambda: bench_reader.run(squad_index, limit=60 if args.quick else 300), bench_reader.table),
             ("eval", lambda: bench_eval.run(squad_index, questions=50 if args.quick else 500), bench_eval.table),
             ("memory", lambda: bench_memory.run(squad_index, questions=20 if args.quick else 200), bench_memory.table),
             ("embed", lambda: bench_embed.run(rounds=1 if args.quick else 2), bench_embed.table),

@@ -14,7 +14,22 @@ from assistant.config import Settings
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
-SHARED = REPO.parent / "shared"
+EVAL = REPO / "eval"  # the development sets, committed in the repository (see eval/README.md)
+SEED_QUESTIONS = EVAL / "seed" / "questions.jsonl"
+SEED_QUOTES = EVAL / "seed" / "quotes.jsonl"
+SQUAD = EVAL / "squad-sample"
+SELQA = EVAL / "selqa-dev"
+
+
+REAL_MODEL_FIXTURES = {"real_encoder", "real_reader"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the real embedding model or the shipped reader, even through another
+    fixture, is ``slow``: ``pytest -m "not slow"`` runs only the fast ones."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 class FakeEncoder:
@@ -102,6 +117,15 @@ def real_encoder():
 
 
 @pytest.fixture(scope="session")
+def real_reader():
+    """The shipped reader (models/reader-v1), loaded once for the whole session."""
+    from assistant.config import DEFAULT_READER
+    from assistant.reader import load_reader, reader_folder
+
+    return load_reader(reader_folder(DEFAULT_READER))
+
+
+@pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
     """The seed corpus indexed with the real model, shared by the tests that only read it."""
     from assistant.store import build_index
@@ -112,7 +136,34 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settin
     return settings
 
 
-SQUAD = SHARED / "eval" / "squad-sample"
+
+@pytest.fixture(scope="session")
+def selqa_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
+    """The selqa-dev corpus (244 Wikipedia sections) indexed with the real model, built once."""
+    from assistant.store import build_index
+
+    settings = Settings(corpus_dir=SELQA / "corpus", index_dir=tmp_path_factory.mktemp("selqa") / "index")
+    build_index(settings, real_encoder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def eval_run(tmp_path_factory: pytest.TempPathFactory, real_encoder):
+    """``eval_run(settings, questions, reader)``: the EvalRun of `assistant eval` on a question set
+    with a reader ("none" for the hand-tuned scorer), computed once per session and shared."""
+    from assistant import evaluation
+    from assistant.pipeline import Assistant
+
+    runs: dict[tuple[str, str, str], object] = {}
+
+    def run(settings: Settings, questions: Path, reader: str):
+        key = (str(settings.index_dir), str(questions), reader)
+        if key not in runs:
+            assistant = Assistant.open(settings.with_(reader=reader), real_encoder)
+            runs[key] = evaluation.evaluate_file(questions, assistant, tmp_path_factory.mktemp("run"))
+        return runs[key]
+
+    return run
 
 
 @pytest.fixture(scope="session")

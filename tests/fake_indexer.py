@@ -6,18 +6,20 @@ With ``ASSISTANT_TEST_PAUSE=POINT`` and ``ASSISTANT_TEST_PAUSED=FILE`` in the en
 process creates FILE when it reaches POINT and then waits there to be killed:
 
     encode       embedding the chunks: the previous index is loaded, nothing is written yet
-    write:NAME   half of the new version's file NAME is written
+    write:NAME   half of the new version's file NAME is written (by the store or by a library:
+                 bm25s writes the bm25.* files)
     rename       the new version is complete in its temporary folder, not yet renamed into place
     pointer      the new version is in place, CURRENT not yet switched to it
     switched     CURRENT is switched, older versions are not yet pruned
 
-The hooks wrap the encoder, ``Path.open`` and ``os.rename``/``os.replace``, not the store's
-own functions, so they survive changes to store.py; a point the build never reaches makes
+The hooks wrap the encoder, ``Path.open``, the built-in ``open`` and ``os.rename``/``os.replace``,
+not the store's own functions, so they survive changes to the store; a point the build never reaches makes
 the process exit with status 3, which the tests report. Nothing here is used by the library.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 import pathlib
 import signal
@@ -51,6 +53,7 @@ class PausingEncoder(FakeEncoder):
 
 
 _open = pathlib.Path.open
+_builtin_open = builtins.open
 
 
 class _HalfWriter:
@@ -76,11 +79,19 @@ class _HalfWriter:
         return getattr(self.fh, name)
 
 
-def _path_open(self: pathlib.Path, mode: str = "r", *args: object, **kwargs: object):  # noqa: ANN202
-    fh = _open(self, mode, *args, **kwargs)
-    if POINT == f"write:{self.name}" and "w" in mode and self.parent.name.startswith(".tmp-"):
+def _pausing(path: pathlib.Path, mode: str, fh):  # noqa: ANN001, ANN202
+    if POINT == f"write:{path.name}" and "w" in mode and path.parent.name.startswith(".tmp-"):
         return _HalfWriter(fh)
     return fh
+
+
+def _path_open(self: pathlib.Path, mode: str = "r", *args: object, **kwargs: object):  # noqa: ANN202
+    return _pausing(self, mode, _open(self, mode, *args, **kwargs))
+
+
+def _any_open(file, mode: str = "r", *args: object, **kwargs: object):  # noqa: ANN001, ANN202
+    fh = _builtin_open(file, mode, *args, **kwargs)
+    return fh if isinstance(file, int) else _pausing(pathlib.Path(os.fsdecode(file)), mode, fh)
 
 
 def _moving(real):  # noqa: ANN001, ANN202
@@ -105,6 +116,7 @@ def main() -> None:
 
     assistant.embedding.SentenceTransformerEncoder = PausingEncoder  # the CLI imports it at call time
     pathlib.Path.open = _path_open
+    builtins.open = _any_open
     os.rename = _moving(os.rename)
     os.replace = _moving(os.replace)
     if os.environ.get("ASSISTANT_TEST_STARTED"):

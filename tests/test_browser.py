@@ -135,6 +135,7 @@ def test_dev_question_shows_the_gold_answer_highlighted(page) -> None:
     item = dev_questions()["d02"]
     card = ask(page, item["question"])
     expect(card.locator("mark.qa-answer")).to_contain_text(item["answers"][0])
+    expect(card.locator("mark.qa-answer strong.qa-phrase")).to_have_count(1)  # the answer phrase, inside
     expect(page.get_by_role("log")).to_contain_text(item["question"])  # the chat is a live log
     expect(card.get_by_role("link", name="Open in source")).to_be_visible()
     expect(card.locator(".qa-cite").first).to_contain_text("Exploring AI, Diplomacy, and Multilateralism in Korea")

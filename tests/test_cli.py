@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 from assistant.config import Settings
-from conftest import REPO, SHARED
+from conftest import REPO, SEED_QUESTIONS
 
 
 def _run(*args: str) -> object:
@@ -67,7 +67,7 @@ def test_index_check_and_update(tmp_path: Path, real_encoder) -> None:
 
 def test_eval_json_and_out(seed_index: Settings, tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    result = _run("eval", str(SHARED / "eval" / "seed-questions-dev.jsonl"), "--out", str(out), "--json",
+    result = _run("eval", str(SEED_QUESTIONS), "--out", str(out), "--json",
                   *_dirs(seed_index))
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)

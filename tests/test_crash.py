@@ -176,7 +176,7 @@ def _check_after_kill(states: dict[str, object], settings: Settings, *, switched
 
 
 BEFORE_SWITCH = ["encode", "write:documents.jsonl", "write:chunks.faiss", "write:sentence_vectors.npy",
-                 "rename", "pointer"]
+                 "write:bm25.data.npy", "rename", "pointer"]
 
 
 @pytest.mark.parametrize("point", [*BEFORE_SWITCH, "switched"])
@@ -249,6 +249,8 @@ def _flip_a_byte(path: Path) -> None:
     ("chunks.faiss", _truncate, "is damaged or truncated"),
     ("documents.jsonl", _flip_a_byte, "is damaged or truncated"),
     ("sentence_vectors.npy", Path.unlink, "is missing"),
+    ("bm25.data.npy", _flip_a_byte, "is damaged or truncated"),
+    ("bm25.vocab.json", Path.unlink, "is missing"),
     ("manifest.json", _truncate, "is damaged"),
 ])
 def test_damaged_index_file_is_named_with_the_fix(states: dict[str, object], tmp_path: Path, name: str,

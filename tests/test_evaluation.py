@@ -120,7 +120,8 @@ def test_report_lists_failures_with_question_gold_and_answer(tmp_path: Path) -> 
     result = _hand_run()
     stamp = {"question_set": {"name": "hand.jsonl", "sha256": "0" * 64, "questions": 7, "skipped": []},
              "index": {"version": "v-1", "manifest_sha256": "1" * 64, "documents": 5, "chunks": 9},
-             "model": "fake-encoder", "package_version": "0", "metrics_library": "ir-measures", "settings": {"k": 10}}
+             "model": "fake-encoder", "reader": {"name": "none", "fingerprint": "hand-tuned scorer"},
+             "package_version": "0", "metrics_library": "ir-measures", "settings": {"k": 10}}
     timing = {"started_at": "2026-01-01T00:00:00+00:00", "seconds": 1.0,
               "latency_ms": latency_summary([0.01]), "per_question_ms": {}}
     files = report.write_outputs(tmp_path, result.summary, result.rows, stamp, timing)
@@ -229,6 +230,7 @@ def test_two_runs_give_identical_results(fake_index: Settings, tmp_path: Path) -
     summary = json.loads((tmp_path / "one" / "summary.json").read_text())
     stamp = summary["stamp"]
     assert stamp["model"] == "fake-encoder" and stamp["question_set"]["name"] == "mini.jsonl"
+    assert stamp["reader"] == runs[0].stamp["reader"] and stamp["reader"]["name"] == runs[0].stamp["settings"]["reader"]
     assert len(stamp["index"]["manifest_sha256"]) == 64 and stamp["settings"]["k"] == 10
     assert "started_at" not in json.dumps(summary)
     # the retrieval of this tiny corpus is easy: every gold passage is found

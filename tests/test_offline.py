@@ -1,4 +1,4 @@
-"""Offline: loading the model, indexing, answering and checking quotes open no network connection.
+"""Offline: loading the model and the reader, indexing, answering and checking quotes open no network connection.
 
 The work runs in a fresh interpreter in which every socket connection and name lookup that is
 not for this machine is refused and recorded before anything else is imported, and without the
@@ -88,11 +88,12 @@ root = Path(sys.argv[1])
 settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
 encoder = SentenceTransformerEncoder()  # loaded from the installed package, here
 report = build_index(settings, encoder)
-assistant = Assistant.open(settings, encoder)
+assistant = Assistant.open(settings, encoder)  # with the shipped reader, loaded here
 response = assistant.ask("How many ships did the lighthouse keeper count?")
 check = assistant.check_quote("The Perito Moreno glacier advances about two metres per day.")
 print(json.dumps({"guard_works": guard_works, "attempts": attempts, "added": report.added,
-                  "top": response.passages[0].doc_id, "verdict": check.verdict}))
+                  "top": response.passages[0].doc_id, "verdict": check.verdict,
+                  "reader": assistant.reader_stamp["name"]}))
 '''
 
 
@@ -107,3 +108,4 @@ def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path
     assert result["attempts"] == [], f"network use: {result['attempts']}"
     assert sorted(result["added"]) == ["notes", "page", "repeat"]
     assert result["top"] == "repeat" and result["verdict"] == "verbatim"
+    assert result["reader"] == "reader-v1"  # the trained reader was loaded and used under the guard

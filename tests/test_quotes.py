@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -7,14 +8,17 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import main
+from assistant import metrics
+from assistant.alignment import Part, Step, word_diff, word_spans
 from assistant.config import Settings
 from assistant.errors import InputError
 from assistant.pipeline import Assistant
 from assistant.quotes import QuoteCheck, QuoteChecker, needed_normalizations, normalize
 from assistant.retrieval import Retriever
 from assistant.store import Index, build_index, load_index
-from assistant.types import source_link
-from conftest import DATA, SHARED, FakeEncoder
+from assistant.textnorm import QUOTE_MARKS, Normalized
+from assistant.types import DiffOp, source_link
+from conftest import DATA, SEED_QUOTES, FakeEncoder
 
 QUOTES = DATA / "quotes"
 
@@ -24,7 +28,7 @@ def _cases(path: Path) -> list[dict]:
 
 
 FAKE_CASES = _cases(QUOTES / "cases.jsonl")
-SEED_CASES = _cases(SHARED / "eval" / "seed-quotes-dev.jsonl") + _cases(QUOTES / "seed-cases.jsonl")
+SEED_CASES = _cases(SEED_QUOTES) + _cases(QUOTES / "seed-cases.jsonl")
 
 
 def _ids(cases: list[dict]) -> list[str]:
@@ -149,9 +153,61 @@ def test_normalize_steps_can_be_left_out() -> None:
     ("the final", "the \ufb01nal", ("nfkc",)),
     ("the council", "The council", ("case",)),
     ("\u201cIce talks\u201d \u2014 said", '"Ice talks" - said', ("quotes", "dashes")),
+    ("\u00abIce talks\u00bb said", '"Ice talks" said', ("quotes",)),
+    ("\u2039Ice talks\u203a said", "'Ice talks' said", ("quotes",)),
+    ("a 5\u2033 pipe", 'a 5" pipe', ("quotes",)),
 ])
 def test_needed_normalizations(quote: str, source: str, needed: tuple[str, ...]) -> None:
     assert needed_normalizations(quote, source) == needed
+
+
+def test_metrics_and_quotes_straighten_the_same_quote_marks() -> None:
+    marks = "\u00ab\u00bb\u2039\u203a\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033"
+    assert set(marks) == set(QUOTE_MARKS)
+    assert set(QUOTE_MARKS.values()) == {"'", '"'}
+    for mark, straight in QUOTE_MARKS.items():
+        assert metrics.normalize(mark) == normalize(mark).text == straight, hex(ord(mark))
+        assert normalize(mark, frozenset({"quotes"})).text == straight, hex(ord(mark))
+        text = f"Kim said {mark}ice  talks{mark} were over"
+        expected = f"kim said {straight}ice talks{straight} were over"
+        assert metrics.normalize(text) == normalize(text).text.casefold() == expected
+    for plain in "'\"":  # ASCII quotes stay as they are in both
+        assert metrics.normalize(plain) == normalize(plain).text == plain
+
+
+def test_normalisation_imports_neither_metrics_nor_quotes() -> None:
+    path = Path(__file__).resolve().parent.parent / "assistant" / "textnorm.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("assistant")}
+
+
+def test_bounds_cut_the_original_text_per_token() -> None:
+    text = "Kim\u2019s  \u201cview\u201d  ends."
+    norm = normalize(text)
+    assert isinstance(norm, Normalized)
+    tokens = word_spans(norm.text)
+    bounds = norm.bounds(tokens)
+    assert len(bounds) == len(tokens) + 1 and bounds[0] == 0 and bounds[-1] == len(text)
+    assert [text[a:b] for a, b in zip(bounds, bounds[1:])] == ["Kim", "\u2019", "s  ", "\u201c", "view", "\u201d  ",
+                                                               "ends", "."]
+
+
+def test_word_diff_pairs_a_shorter_stretch_with_the_words_it_resembles() -> None:
+    quote, source = "the council approved the pier", "the council did not approve the pier"
+    norm = normalize(quote).strip()
+    part = Part(quote, norm, word_spans(norm.text))
+    src = normalize(source)
+    tokens = word_spans(src.text)
+    bounds = src.bounds(tokens)
+    equal, ops = word_diff(part, [src.text[a:b] for a, b in tokens],
+                           [source[a:b] for a, b in zip(bounds, bounds[1:])])
+    assert equal == 4.0
+    assert ops == [DiffOp("equal", "the council ", "the council "), DiffOp("delete", "", "did not "),
+                   DiffOp("replace", "approved ", "approve "), DiffOp("equal", "the pier", "the pier")]
+    assert "".join(d.source for d in ops) == source and "".join(d.quote for d in ops) == quote
+    assert Step._fields == ("op", "src_from", "src_to", "quote_from", "quote_to")
 
 
 # --- cases on the small test corpus (fake encoder) -----------------------------------------------
@@ -268,7 +324,7 @@ def test_seed_quotes(seed_checker: QuoteChecker, case: dict) -> None:
 
 @pytest.mark.slow
 def test_seed_dev_set_is_all_covered() -> None:
-    dev = _cases(SHARED / "eval" / "seed-quotes-dev.jsonl")
+    dev = _cases(SEED_QUOTES)
     assert len(dev) >= 9 and {c["expected"] for c in dev} == {"verbatim", "altered", "absent"}
 
 

@@ -6,8 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import store
+import bm25s
+from bm25s.tokenization import Tokenizer
+
+from assistant import layout, store
 from assistant.config import Settings
+from assistant.keyword import KeywordIndex
+from assistant.pipeline import Assistant
+from assistant.retrieval import Retriever
 from assistant.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from assistant.store import build_index, check_corpus, current_version, load_index
 from conftest import FakeEncoder
@@ -76,7 +82,7 @@ def test_interrupted_build_leaves_previous_index(fake_settings: Settings, monkey
     def crash_on_pointer(*args: object) -> None:
         raise Crash  # the new version is fully written, the pointer not yet switched
 
-    monkeypatch.setattr(store.os, "replace", crash_on_pointer)
+    monkeypatch.setattr(layout.os, "replace", crash_on_pointer)
     with pytest.raises(Crash):
         build_index(fake_settings, FakeEncoder())
     monkeypatch.undo()
@@ -119,7 +125,8 @@ def test_chunker_change_needs_rebuild(fake_settings: Settings) -> None:
         build_index(fake_settings.with_(chunk_tokens=30), FakeEncoder())
 
 
-@pytest.mark.parametrize("name", ["chunks.faiss", "sentence_vectors.npy", "documents.jsonl"])
+@pytest.mark.parametrize("name", ["chunks.faiss", "sentence_vectors.npy", "documents.jsonl", "bm25.data.npy",
+                                  "bm25.indptr.npy", "bm25.vocab.json", "bm25.params.json"])
 def test_corrupt_file_is_named(fake_settings: Settings, name: str) -> None:
     build_index(fake_settings, FakeEncoder())
     path = fake_settings.index_dir / current_version(fake_settings.index_dir) / name
@@ -157,3 +164,84 @@ def test_empty_or_missing_corpus(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         build_index(settings.with_(corpus_dir=tmp_path / "missing"), FakeEncoder())
     assert current_version(settings.index_dir) is None
+
+
+BM25_FILES = ["bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json", "bm25.params.json"]
+
+
+def test_opening_an_index_does_not_rebuild_bm25(fake_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_index(fake_settings, FakeEncoder())
+    folder = fake_settings.index_dir / current_version(fake_settings.index_dir)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in BM25_FILES:  # saved with the version, each under the manifest's checksums
+        assert (folder / name).is_file() and manifest["files"][name]["bytes"] == (folder / name).stat().st_size
+    assert set(BM25_FILES) <= set(store.DATA_FILES)
+    assert json.loads((folder / "bm25.params.json").read_text())["num_docs"] == manifest["counts"]["chunks"]
+
+    tokenized: list[list[str]] = []
+    streaming = Tokenizer.streaming_tokenize
+
+    def recording(self, texts, *args, **kwargs):  # noqa: ANN001, ANN202
+        texts = list(texts)
+        tokenized.append(texts)
+        return streaming(self, texts, *args, **kwargs)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the corpus was tokenised or indexed again")
+
+    monkeypatch.setattr(Tokenizer, "streaming_tokenize", recording)
+    monkeypatch.setattr(Tokenizer, "tokenize", forbidden)
+    monkeypatch.setattr(bm25s.BM25, "index", forbidden)
+    index = load_index(fake_settings.index_dir)
+    retriever = Retriever(index, FakeEncoder(), fake_settings)
+    assert tokenized == []  # opening read the saved BM25: no text was tokenised
+    assert retriever.keyword is index.keyword and index.keyword.size == len(index)
+    retriever.retrieve("How far does the glacier advance?")
+    assert tokenized == [["How far does the glacier advance?"]]  # only the question
+    assert Assistant.open(fake_settings, FakeEncoder()).ask("copper mine").passages
+    monkeypatch.undo()
+
+    # what was loaded is what building BM25 from the chunk texts gives
+    rebuilt = KeywordIndex.build([index.chunk(i).text for i in range(len(index))])
+    assert rebuilt.vocabulary == index.keyword.vocabulary
+    for question in ("How far does the glacier advance?", "copper mine ore", "budget percent museum", "zzz"):
+        assert np.array_equal(rebuilt.scores(question), index.keyword.scores(question))
+        terms = index.keyword.terms(question)
+        assert terms == rebuilt.terms(question) and [rebuilt.idf(t) for t in terms] == [index.keyword.idf(t) for t in terms]
+
+
+def test_keyword_terms_are_bm25s_tokens() -> None:
+    """Question terms: lower-cased, stop words out, Snowball-stemmed, unknown words kept, in order."""
+    assert KeywordIndex.terms("The Glaciers are retreating, and THE glacier retreats!") == \
+        ["glacier", "retreat", "glacier", "retreat"]
+    assert KeywordIndex.terms("") == [] and KeywordIndex.terms("the and of a") == []
+    corpus = ["Otters hold hands while sleeping.", "The glacier advances two metres a day."]
+    keyword = KeywordIndex.build(corpus)
+    for text in corpus:
+        assert set(keyword.terms(text)) <= set(keyword.vocabulary)
+    assert keyword.idf("otter") < keyword.idf("unknownterm")
+    assert keyword.scores("otters")[0] > 0 == keyword.scores("otters")[1]
+
+
+def test_format_2_index_is_rebuilt_from_its_vectors(fake_settings: Settings) -> None:
+    """An index of format 2 (no saved BM25) is refused by load, rebuilt by the next build, and its
+    vectors are reused: the cache files of format 2 are those of format 3."""
+    build_index(fake_settings, FakeEncoder())
+    folder = fake_settings.index_dir / current_version(fake_settings.index_dir)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    for name in BM25_FILES:
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="format version 2.*assistant index --rebuild"):
+        load_index(fake_settings.index_dir)
+    assert set(check_corpus(fake_settings).changed) == set(manifest["documents"])
+
+    encoder = FakeEncoder()
+    report = build_index(fake_settings, encoder)
+    assert report.chunks_embedded == 0 and report.sentences_embedded == 0 and encoder.encoded == []
+    index = load_index(fake_settings.index_dir)
+    assert index.manifest["format_version"] == store.FORMAT_VERSION == 3
+    assert all((fake_settings.index_dir / index.version / name).is_file() for name in BM25_FILES)
+    assert not check_corpus(fake_settings).stale

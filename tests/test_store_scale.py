@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from assistant import store
+from assistant import ann, store
 from assistant.config import Settings
 from assistant.pipeline import Assistant
 from assistant.store import build_index, check_corpus, current_version, load_index, make_search_index, search_spec
@@ -150,7 +150,7 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
     encoder = FakeEncoder()
     build_index(fake_settings, encoder)
     exact = Assistant.open(fake_settings, encoder)
-    monkeypatch.setattr(store, "FLAT_BELOW", 1)
+    monkeypatch.setattr(ann, "FLAT_BELOW", 1)
     report = build_index(fake_settings, encoder, rebuild=True)
     assert report.chunks_embedded == 0 and report.search_index.startswith("HNSW")
     approx = Assistant.open(fake_settings, encoder)

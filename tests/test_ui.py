@@ -132,6 +132,10 @@ def test_dev_question_gets_its_gold_answer_highlighted(client: Client, qid: str)
     message = last_message(chat)
     marked = message.split('<mark class="qa-answer">', 1)[1].split("</mark>", 1)[0]
     assert gold.lower() in unescape(marked).lower()
+    phrase = payload["answer"]["phrase"]  # the reader's answer phrase, marked inside the sentence
+    assert phrase is not None
+    strong = marked.split('<strong class="qa-phrase" title="answer phrase">', 1)[1].split("</strong>", 1)[0]
+    assert unescape(strong) == phrase["text"]
     assert payload["answer"]["link"] in message.replace("&amp;", "&")
     assert gold in citation and payload["answer"]["title"] in citation
     assert f"characters {payload['answer']['start']}–{payload['answer']['end']}" in citation
@@ -252,6 +256,7 @@ def test_evaluate_refuses_a_bad_question_set_with_its_message(client: Client, tm
 def test_library_lists_documents_and_index_status(client: Client, assistant: Assistant) -> None:
     html = client.predict(api_name="/library")
     assert "all-MiniLM-L6-v2" in unescape(html) and "Up to date" in html
+    assert f"reader-v1 ({assistant.reader.fingerprint})" in unescape(html)  # the reader that answers
     assert assistant.index.manifest["created_at"] in unescape(html)
     assert html.count("/source?doc=") == len(assistant.index.documents)
     assert "<script>" in unescape(html) and "<script" not in html  # the hostile title, as text

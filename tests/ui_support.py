@@ -24,7 +24,7 @@ from assistant.ui import build_demo, create_app, running  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
-DEV = REPO.parent / "shared" / "eval" / "seed-questions-dev.jsonl"
+DEV = REPO / "eval" / "seed" / "questions.jsonl"
 HOSTILE = "hostile/almanac"
 
 

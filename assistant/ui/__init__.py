@@ -1,5 +1,6 @@
 """The browser app: ``build_demo`` lays out the tabs, ``create_app`` serves them with the
-source view, ``serve`` runs the server. No retrieval logic of its own.
+source view, ``open_app`` builds both from settings, ``serve`` runs the server. No retrieval
+logic of its own.
 
 - ``demo.py``     the layout (Ask, Check a quote, Evaluate, Library)
 - ``handlers.py`` what each control does: call the library, render the result
@@ -11,6 +12,6 @@ source view, ``serve`` runs the server. No retrieval logic of its own.
 from __future__ import annotations
 
 from assistant.ui.demo import build_demo
-from assistant.ui.server import create_app, exposure_warning, running, serve
+from assistant.ui.server import create_app, exposure_warning, open_app, running, serve
 
-__all__ = ["build_demo", "create_app", "exposure_warning", "running", "serve"]
+__all__ = ["build_demo", "create_app", "exposure_warning", "open_app", "running", "serve"]

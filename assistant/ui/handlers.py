@@ -155,8 +155,10 @@ def _row(row: dict[str, Any]) -> list[Any]:
 
 
 def _summary_html(summary: dict[str, Any]) -> str:
-    html = render_metrics({name: _cell(value) for name, value in summary.items()
-                           if not isinstance(value, dict | list)}, "Summary")
+    figures = {name: _cell(value) for name, value in summary.items() if not isinstance(value, dict | list)}
+    if (summary.get("calibration") or {}).get("ece") is not None:
+        figures["calibration error (ECE)"] = _cell(summary["calibration"]["ece"])
+    html = render_metrics(figures, "Summary")
     groups = dict(summary.get("by_prefix") or {})
     for field, values in (summary.get("by_category") or {}).items():
         groups |= {f"{field} = {value}": metrics for value, metrics in values.items()}
@@ -190,6 +192,7 @@ def _index_status(assistant: Assistant) -> str:
     rows = [
         ("Status", state),
         ("Model", text(f"{model.get('name', '?')} ({model.get('dimension', '?')} dimensions)")),
+        ("Reader", text("{name} ({fingerprint})".format(**assistant.reader_stamp))),
         ("Built", text(manifest.get("created_at", "?"))),
         ("Version", text(assistant.index.version or "?")),
         ("Contents", text(f"{counts.get('documents', '?')} documents, {counts.get('chunks', '?')} chunks, "

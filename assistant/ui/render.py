@@ -107,7 +107,18 @@ def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
     else:
         before, after, marked = "", "", answer.text
     return (f'<blockquote class="qa-passage">{text(trim(before, CONTEXT_CHARS, at_end=False))}'
-            f'<mark class="qa-answer">{text(marked)}</mark>{text(trim(after, CONTEXT_CHARS))}</blockquote>')
+            f'<mark class="qa-answer">{_phrase_marked(answer, marked)}</mark>'
+            f'{text(trim(after, CONTEXT_CHARS))}</blockquote>')
+
+
+def _phrase_marked(answer: Answer, marked: str) -> str:
+    """The answer's text, with the reader's answer phrase (if any) in <strong> inside it."""
+    phrase = answer.phrase
+    if phrase is None or marked != answer.text:
+        return text(marked)
+    a, b = phrase.start - answer.start, phrase.end - answer.start
+    return (f'{text(marked[:a])}<strong class="qa-phrase" title="answer phrase">{text(marked[a:b])}</strong>'
+            f'{text(marked[b:])}')
 
 
 def _passage_item(passage: Passage) -> str:

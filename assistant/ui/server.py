@@ -1,7 +1,9 @@
 """The web server: the Gradio app mounted on FastAPI beside the source view route.
 
-``create_app`` returns an ASGI app (run it with ``serve`` or any ASGI server); ``running``
-serves one in a background thread, on a socket bound before it starts, for tests and tools.
+``open_app`` loads the index, model and reader of some settings and returns the served app
+(what `assistant serve` and app.py run); ``create_app`` returns an ASGI app (run it with
+``serve`` or any ASGI server); ``running`` serves one in a background thread, on a socket bound
+before it starts, for tests and tools.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.routing import Mount
 
+from assistant.config import Settings
 from assistant.pipeline import Assistant, LiveAssistant
+from assistant.ui.demo import build_demo
 from assistant.ui.handlers import as_live
 from assistant.ui.source import refused, source_page
 from assistant.ui.style import CSS
@@ -85,6 +89,28 @@ def create_app(demo: gr.Blocks, assistant: Assistant | LiveAssistant, *, auth: A
         footer_links=["api", "gradio", "settings"], run_history=False, max_file_size=max_file_size,
         allowed_paths=[], show_error=True,
     )
+
+
+@dataclass
+class Served:
+    """What ``open_app`` made: the ASGI app, its Gradio demo and the live assistant behind both."""
+
+    app: FastAPI
+    demo: gr.Blocks
+    live: LiveAssistant
+
+
+def open_app(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth: Auth = None) -> Served:
+    """Load the index, model and reader once, warm them up, and build the app around them.
+
+    Each request uses the newest index version (``LiveAssistant``): `assistant index` needs no
+    restart. Raises AssistantError when the index cannot be opened.
+    """
+    assistant = Assistant.open(settings)
+    assistant.ask("warm-up")  # now, rather than during the first visitor's question
+    live = LiveAssistant(assistant)
+    demo = build_demo(live)
+    return Served(create_app(demo, live, auth=auth, host=host, port=port), demo, live)
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

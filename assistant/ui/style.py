@@ -9,6 +9,7 @@ CSS = """
   background: var(--background-fill-secondary); white-space: normal; }
 mark.qa-answer { background: #ffe58f; color: #000; padding: 0.05em 0.1em; border-radius: 2px;
   outline: 1px solid #d4a106; }
+strong.qa-phrase { text-decoration: underline 2px; text-underline-offset: 2px; }
 .qa-cite { font-size: 0.9em; }
 .qa-query { font-size: 0.9em; font-style: italic; }
 .qa-notice { font-size: 0.9em; }

@@ -1,0 +1,356 @@
+"""The index folder on disk: what each file holds, and reading, verifying and writing a version.
+
+Layout of the index folder::
+
+    index/
+      CURRENT                  name of the live version folder (replaced atomically)
+      v-20261122T101500-ab12/  one complete version
+        manifest.json          what built it: format, model, chunker, search index, hashes, counts, files
+        documents.jsonl        each document's text and metadata as indexed
+        chunks.npy             int64 rows (document number, start, end)
+        chunk_vectors.npy      float32 unit vectors, one row per chunk (memory-mapped when loaded)
+        chunk_keys.npy         16-byte key of each chunk vector: a hash of the model name and the text
+        chunks.faiss           FAISS inner-product index of the chunk vectors (type chosen by size, ann.py)
+        sentences.npy          int64 rows (document number, start, end)
+        sentence_vectors.npy   float32 unit vectors, one row per sentence (memory-mapped when loaded)
+        sentence_keys.npy      16-byte key of each sentence vector
+        bm25.*.npy, bm25.vocab.json, bm25.params.json
+                               BM25 of the chunk texts as bm25s saves it (matrices memory-mapped, keyword.py)
+
+A build writes a new version folder beside the live one and only then points CURRENT at
+it, so a crash at any moment leaves the previous version loadable. Nothing is pickled. The
+manifest records each file's size and SHA-256, and loading checks them all, so a damaged
+file is named with the command that repairs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from assistant import ann
+from assistant.config import Settings
+from assistant.corpus import scan
+from assistant.embedding import canonical_model_name
+from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from assistant.keyword import FILES as BM25_FILES
+from assistant.keyword import KeywordIndex
+from assistant.types import Chunk, Document, Span
+
+FORMAT_VERSION = 3  # 3: BM25 saved with the version; 2: the embedding cache keys
+CACHE_FORMATS = (2, 3)  # formats whose *_keys.npy and *_vectors.npy mean what this one's do
+CURRENT = "CURRENT"
+ARRAY_FILES = ("chunks.npy", "chunk_vectors.npy", "chunk_keys.npy", "sentences.npy", "sentence_vectors.npy",
+               "sentence_keys.npy")
+DATA_FILES = ("documents.jsonl", *ARRAY_FILES, "chunks.faiss", *BM25_FILES.values())
+CACHE_FILES = ("chunk_keys.npy", "chunk_vectors.npy", "sentence_keys.npy", "sentence_vectors.npy")
+REBUILD_HINT = "run `assistant index --rebuild` to build it again from the corpus"
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """How the corpus differs from what the index holds."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.new or self.changed or self.deleted)
+
+
+def compare(indexed: dict[str, dict], on_disk: dict[str, str], unreadable: dict[str, str] | None = None) -> Staleness:
+    """``unreadable`` maps files that failed to load at the last build to their hashes: an
+    unchanged one is neither new nor stale (it is reported again at each build)."""
+    unreadable = unreadable or {}
+    return Staleness(
+        new=sorted(d for d in set(on_disk) - set(indexed) if unreadable.get(d) != on_disk[d]),
+        changed=sorted(d for d in on_disk if d in indexed and indexed[d]["content_hash"] != on_disk[d]),
+        deleted=sorted(set(indexed) - set(on_disk)),
+    )
+
+
+def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+    """Document id -> content hash of every file of the corpus (nothing is parsed)."""
+    files, _ = scan(corpus_dir)
+    return {f.doc_id: f.content_hash for f in files}
+
+
+class Index:
+    """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes."""
+
+    def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
+                 faiss_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
+        self.manifest = manifest
+        self.documents = documents
+        self.by_id = {doc.doc_id: doc for doc in documents}
+        self.chunk_rows = arrays["chunks.npy"]
+        self.chunk_vectors = arrays["chunk_vectors.npy"]
+        self.chunk_keys = arrays["chunk_keys.npy"]
+        self.sentence_rows = arrays["sentences.npy"]
+        self.sentence_vectors = arrays["sentence_vectors.npy"]
+        self.sentence_keys = arrays["sentence_keys.npy"]
+        self.faiss = faiss_index
+        self.keyword = keyword
+        self.version = version
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]["name"]
+
+    @property
+    def search_spec(self) -> dict:
+        """The type and parameters of the FAISS index (see :func:`ann.search_spec`)."""
+        return self.manifest.get("search", {"type": "flat"})
+
+    @property
+    def exact(self) -> bool:
+        """Whether the FAISS index searches exactly (a flat index)."""
+        return self.search_spec["type"] == "flat"
+
+    def __len__(self) -> int:
+        return len(self.chunk_rows)
+
+    def chunk(self, i: int) -> Chunk:
+        """Chunk number ``i``, its text cut from its document."""
+        doc_no, start, end = (int(x) for x in self.chunk_rows[i])
+        doc = self.documents[doc_no]
+        return Chunk(doc.doc_id, start, end, doc.text[start:end])
+
+    def sentence(self, i: int) -> tuple[Document, Span]:
+        doc_no, start, end = (int(x) for x in self.sentence_rows[i])
+        return self.documents[doc_no], Span(start, end)
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and chunk numbers of the ``k`` nearest chunks.
+
+        Exact for a flat index; for an approximate one, the nearest the index finds.
+        """
+        k = min(k, len(self))
+        if k == 0:
+            return np.empty(0, np.float32), np.empty(0, np.int64)
+        return ann.search(self.faiss, vector, k)
+
+    def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+        """Chunk numbers of the ``k`` nearest chunks among those where ``allowed`` is true, exactly."""
+        ids = np.flatnonzero(allowed)
+        if self.exact:
+            return ann.search_selected(self.faiss, vector, k, ids)
+        # an approximate index searched with a filter finds too few: score the allowed chunks exactly
+        if len(ids) > k:
+            scores = self.chunk_vectors[ids] @ vector
+            top = np.argpartition(-scores, k - 1)[:k]
+            ids = ids[top[np.argsort(-scores[top], kind="stable")]]
+        return ids
+
+    def staleness(self, corpus_dir: Path) -> Staleness:
+        """Compare the corpus on disk with the hashes in the manifest (files are not parsed)."""
+        return compare(self.manifest["documents"], corpus_hashes(corpus_dir), self.manifest.get("unreadable"))
+
+
+# --- reading and verifying -----------------------------------------------------------------
+
+
+def current_version(index_dir: Path) -> str | None:
+    """Name of the live version folder, or None when no index has been built."""
+    try:
+        name = (Path(index_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    return np.asarray(array)  # a plain read-only view of a memory map: no np.memmap overhead per slice
+
+
+def read_manifest(folder: Path) -> dict:
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest["format_version"]
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"index file {manifest_path} is missing; {REBUILD_HINT}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index file {manifest_path} is damaged ({exc}); {REBUILD_HINT}") from exc
+    return manifest
+
+
+def verify(folder: Path, manifest: dict, names: Iterable[str]) -> None:
+    """Check each file's size and checksum against the manifest; IndexCorruptError names a bad one."""
+    for name in names:
+        path = folder / name
+        expected = manifest["files"][name]
+        if not path.is_file():
+            raise IndexCorruptError(f"index file {path} is missing; {REBUILD_HINT}")
+        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise IndexCorruptError(
+                f"index file {path} is damaged or truncated (its checksum does not match the "
+                f"manifest); {REBUILD_HINT}"
+            )
+
+
+def _check_format_and_model(index_dir: Path, manifest: dict, model: str | None) -> None:
+    fmt = manifest["format_version"]
+    if fmt != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"the index in {index_dir} has format version {fmt}, this assistant reads "
+            f"version {FORMAT_VERSION}; {REBUILD_HINT}"
+        )
+    built_with = manifest["model"]["name"]
+    if model is not None and canonical_model_name(model) != built_with:
+        raise IndexMismatchError(
+            f"the index in {index_dir} was built with model {built_with!r}, but model "
+            f"{canonical_model_name(model)!r} was asked for. Ask with --model {built_with!r}, or "
+            f"rebuild for the new model with `assistant index --rebuild --model {model}`"
+        )
+
+
+def load_index(index_dir: Path, model: str | None = None) -> Index:
+    """Load and verify the live index version; the vectors and BM25 matrices are memory-mapped, not read.
+
+    Raises IndexMissingError when nothing was built, IndexMismatchError when it was built
+    with another format or with a model other than ``model``, and IndexCorruptError naming
+    the damaged file.
+    """
+    index_dir = Path(index_dir)
+    version = current_version(index_dir)
+    if version is None:
+        raise IndexMissingError(f"no index in {index_dir}; run `assistant index` to build one")
+    folder = index_dir / version
+    manifest = read_manifest(folder)
+    _check_format_and_model(index_dir, manifest, model)
+    verify(folder, manifest, DATA_FILES)
+    try:
+        with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
+            documents = [Document.from_dict(json.loads(line)) for line in fh]
+        arrays = {name: load_npy(folder / name, mmap=name.endswith(("_vectors.npy", "_keys.npy")))
+                  for name in ARRAY_FILES}
+        faiss_index = faiss.read_index(str(folder / "chunks.faiss"))
+        ann.configure_search_index(faiss_index, manifest.get("search", {"type": "flat"}))
+        keyword = KeywordIndex.load(folder)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorruptError(f"index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
+    chunks, sentences = len(arrays["chunks.npy"]), len(arrays["sentences.npy"])
+    if (faiss_index.ntotal != chunks or keyword.size != chunks
+            or any(len(arrays[f"chunk_{kind}.npy"]) != chunks for kind in ("vectors", "keys"))
+            or any(len(arrays[f"sentence_{kind}.npy"]) != sentences for kind in ("vectors", "keys"))):
+        raise IndexCorruptError(f"index in {folder} is inconsistent (counts differ); {REBUILD_HINT}")
+    return Index(manifest, documents, arrays, faiss_index, keyword, version)
+
+
+def check_corpus(settings: Settings) -> Staleness:
+    """New, changed and deleted documents of the corpus against the index (nothing is parsed).
+
+    An index of an older format counts every document as changed, since it must be rebuilt.
+    """
+    index_dir = Path(settings.index_dir)
+    version = current_version(index_dir)
+    indexed: dict[str, dict] = {}
+    unreadable: dict[str, str] | None = None
+    if version is not None:
+        try:
+            manifest = json.loads((index_dir / version / "manifest.json").read_text("utf-8"))
+            indexed = manifest["documents"]
+            unreadable = manifest.get("unreadable")
+            if manifest["format_version"] != FORMAT_VERSION:
+                indexed = {doc: {**record, "content_hash": ""} for doc, record in indexed.items()}
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(f"index manifest in {index_dir / version} is damaged ({exc}); {REBUILD_HINT}") from exc
+    return compare(indexed, corpus_hashes(settings.corpus_dir), unreadable)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+class _HashingWriter:
+    """A file-like sink that counts and hashes what passes through it into ``fh``."""
+
+    def __init__(self, fh) -> None:  # noqa: ANN001 - a binary file
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def fsync_write(path: Path, data: bytes | Iterable[bytes] | np.ndarray) -> dict:
+    """Write ``data`` (bytes, pieces of bytes, or an array saved as .npy) and fsync it.
+
+    Returns the file's size and SHA-256 as the manifest records them. Large arrays are
+    written in pieces, never copied whole into memory.
+    """
+    with path.open("wb") as fh:
+        sink = _HashingWriter(fh)
+        if isinstance(data, np.ndarray):
+            np.lib.format.write_array(sink, data, allow_pickle=False)
+        else:
+            for piece in [data] if isinstance(data, bytes) else data:
+                sink.write(piece)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {"bytes": sink.size, "sha256": sink.digest.hexdigest()}
+
+
+def _seal(path: Path) -> dict:
+    """Fsync a file a library wrote; its size and SHA-256 as the manifest records them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def write_version(index_dir: Path, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
+                  search: faiss.Index, keyword: KeywordIndex) -> str:
+    """Write a complete version folder, then point CURRENT at it; the new version's name."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    version = f"v-{stamp}-{uuid.uuid4().hex[:6]}"
+    tmp = index_dir / f".tmp-{version}"
+    tmp.mkdir(parents=True)
+    payload = {
+        "documents.jsonl": (json.dumps(d.to_dict(), ensure_ascii=False).encode() + b"\n" for d in documents),
+        **arrays,
+        "chunks.faiss": faiss.serialize_index(search).tobytes(),
+    }
+    files = {name: fsync_write(tmp / name, payload[name]) for name in DATA_FILES if name in payload}
+    files.update({name: _seal(tmp / name) for name in keyword.save(tmp)})
+    manifest = {**manifest, "files": files}
+    fsync_write(tmp / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+    os.rename(tmp, index_dir / version)
+    pointer = index_dir / f".{CURRENT}.tmp"
+    fsync_write(pointer, version.encode())
+    os.replace(pointer, index_dir / CURRENT)
+    return version
+
+
+def prune(index_dir: Path, keep: set[str]) -> None:
+    """Remove unfinished builds and versions older than the previous one."""
+    for path in index_dir.iterdir():
+        if path.is_dir() and (path.name.startswith(".tmp-") or path.name.startswith("v-")) and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)

