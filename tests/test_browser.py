@@ -260,7 +260,9 @@ def test_library_lists_documents_and_index_status(page, assistant: Assistant) ->
     library = page.locator("#library")
     expect(library).to_contain_text("Up to date", timeout=TIMEOUT)
     expect(library).to_contain_text("all-MiniLM-L6-v2")
-    expect(library.locator("tbody tr")).to_have_count(len(assistant.index.documents) + 5)
+    expect(library).to_contain_text(f"reader-v1 ({assistant.reader.fingerprint})")
+    # a row per document, and the status rows: status, model, reader, built, version, contents
+    expect(library.locator("tbody tr")).to_have_count(len(assistant.index.documents) + 6)
     shoot(page, "library")
 
 
