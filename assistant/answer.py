@@ -137,8 +137,8 @@ class Calibration:
         return {"reader": c.reading.logit, "span": max(c.reading.phrase_score, SPAN_FLOOR), "semantic": c.semantic,
                 "keyword": c.keyword, "passage": c.passage, "cue": c.cue}
 
-    def rank_score(self, c: Scored) -> float:
-        values = self.features(c)
+    def rank_score(self, values: dict[str, float]) -> float:
+        """A candidate's combined score from its ``FEATURES`` values (``features``)."""
         return self.ranker["bias"] + sum(self.ranker[f] * values[f] for f in self.FEATURES)
 
     def probability(self, values: dict[str, float]) -> float:
@@ -296,7 +296,7 @@ class AnswerExtractor:
         top = scored[: self.calibration.candidates]
         readings = self.reader.read(retrieval.question, [self._window(c.sentence) for c in top])
         read = [replace(c, reading=r) for c, r in zip(top, readings)]
-        read = [replace(c, score=self.calibration.rank_score(c)) for c in read]
+        read = [replace(c, score=self.calibration.rank_score(Calibration.features(c))) for c in read]
         read.sort(key=lambda c: -c.score)
         return read, coverage
 

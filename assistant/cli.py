@@ -186,11 +186,11 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
 
 def _marked(answer: Any) -> str:
     """The answer's text with its phrase, if any, underlined (plain text when not a terminal)."""
-    phrase = answer.phrase
-    if not phrase:
+    parts = answer.around_phrase()
+    if parts is None:
         return answer.text
-    a, b = phrase.start - answer.start, phrase.end - answer.start
-    return answer.text[:a] + click.style(answer.text[a:b], underline=True) + answer.text[b:]
+    before, phrase, after = parts
+    return before + click.style(phrase, underline=True) + after
 
 
 def _citation(item: Any) -> str:

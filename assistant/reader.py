@@ -87,19 +87,29 @@ class Reader:
                 for row in range(len(candidates))]
 
     def _phrase(self, logit: float, start: np.ndarray, end: np.ndarray, encoding, sentence_chars: int) -> Reading:
-        """The best span of tokens that lies inside the candidate sentence."""
+        """The best span of tokens that lies inside the candidate sentence (none: an empty phrase)."""
         inside = np.array([sid == 1 and 0 <= a < b <= sentence_chars
                            for sid, (a, b) in zip(encoding.sequence_ids, encoding.offsets)])
-        if not inside.any():
-            return Reading(logit, 0, sentence_chars, float("-inf"))
-        s = np.where(inside, start, -np.inf)
-        e = np.where(inside, end, -np.inf)
-        pairs = s[:, None] + e[None, :]
-        n = len(s)
-        band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), self.MAX_PHRASE_TOKENS)
-        pairs[~band] = -np.inf
-        i, j = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
-        return Reading(logit, encoding.offsets[i][0], encoding.offsets[j][1], float(pairs[i, j]))
+        found = best_span(start, end, inside, self.MAX_PHRASE_TOKENS)
+        if found is None:
+            return Reading(logit, 0, 0, float("-inf"))
+        i, j, score = found
+        return Reading(logit, encoding.offsets[i][0], encoding.offsets[j][1], score)
+
+
+def best_span(start: np.ndarray, end: np.ndarray, inside: np.ndarray, max_tokens: int) -> tuple[int, int, float] | None:
+    """The tokens ``i <= j < i + max_tokens``, both ``inside``, with the highest ``start[i] + end[j]``,
+    and that score; None when no token is inside."""
+    if not inside.any():
+        return None
+    s = np.where(inside, start, -np.inf)
+    e = np.where(inside, end, -np.inf)
+    pairs = s[:, None] + e[None, :]
+    n = len(s)
+    band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), max_tokens)
+    pairs[~band] = -np.inf
+    i, j = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
+    return int(i), int(j), float(pairs[i, j])
 
 
 def reader_folder(name: str) -> Path | None:

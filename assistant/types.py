@@ -168,6 +168,13 @@ class Answer:
     link: str = ""
     phrase: Phrase | None = None
 
+    def around_phrase(self) -> tuple[str, str, str] | None:
+        """The answer's text as (before, phrase, after) around its phrase; None without one."""
+        if self.phrase is None:
+            return None
+        a, b = self.phrase.start - self.start, self.phrase.end - self.start
+        return self.text[:a], self.text[a:b], self.text[b:]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

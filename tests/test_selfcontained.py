@@ -1,8 +1,8 @@
 """The repository is self-contained: nothing it runs, tests or benchmarks reads a folder beside it.
 
 The development sets live under eval/ and the seed corpus under corpus/; a clone has nothing next
-to it, so a path into ``../shared`` (however it is spelled) would only work on the machine it was
-written on.
+to it, so a path into the team's folder beside the repository (however it is spelled) would only
+work on the machine it was written on.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SCANNED = ("assistant", "tests", "bench", "app.py", "Makefile", "pyproject.toml")
 
-# A path into the old folder beside the repository, in any of the ways it was written:
-# "../shared", an absolute ".../work/shared", a joined path component (`/ "shared"`, `"shared" /`,
-# os.path.join(..., "shared")) or a string starting with "shared/". A dict key such as
-# {"shared": 12} or ordinary words ("shared by", "a shared machine") do not match.
+# A path into the folder beside the repository (named SIBLING), in any of the ways it was
+# written: relative from the parent, absolute under /work, a joined path component (with `/`
+# on either side, or os.path.join) or a string starting with the name and a slash. A dict key
+# of that name or the ordinary word ("shared by", "a shared machine") does not match.
+SIBLING = "shared"
 OUTSIDE = re.compile(
-    r"""\.\.[/\\]shared\b"""
-    r"""|/work/shared\b"""
-    r"""|/\s*(["'])shared\1"""
-    r"""|(["'])shared\2\s*/"""
-    r"""|join\([^)]*(["'])shared\3"""
-    r"""|(["'])shared[/\\]""")
+    rf"""\.\.[/\\]{SIBLING}\b"""
+    rf"""|/work/{SIBLING}\b"""
+    rf"""|/\s*(["']){SIBLING}\1"""
+    rf"""|(["']){SIBLING}\2\s*/"""
+    rf"""|join\([^)]*(["']){SIBLING}\3"""
+    rf"""|(["']){SIBLING}[/\\]""")
 
 
 def _files() -> list[Path]:
@@ -43,9 +44,10 @@ def _hits(text: str) -> list[str]:
 
 
 def test_the_pattern_is_precise() -> None:
-    for bad in ('ROOT.parent / "shared" / "eval"', "REPO.parent / 'shared'", '"shared" / "eval"',
-                "--corpus ../shared/eval/squad-sample/corpus", "/work/shared/seeds",
-                'os.path.join(root, "..", "shared")', '"shared/seeds is missing"'):
+    up, work = "..", "/work"
+    for bad in (f'ROOT.parent / "{SIBLING}" / "eval"', f"REPO.parent / '{SIBLING}'", f'"{SIBLING}" / "eval"',
+                f"--corpus {up}/{SIBLING}/eval/squad-sample/corpus", f"{work}/{SIBLING}/seeds",
+                f'os.path.join(root, "..", "{SIBLING}")', f'"{SIBLING}/seeds is missing"'):
         assert _hits(bad), bad
     for fine in ('{"shared": 12, "only_a": []}', "q['shared']", "Fixtures shared by the app's tests",
                  "a two-core machine shared with other work", "shared_index", "SHARED_STATE = 1"):

@@ -101,8 +101,8 @@ def fit_ranker(questions: list[dict]) -> dict[str, float]:
 
 def best_of(question: dict, ranker: dict[str, float]) -> tuple[dict[str, float], bool]:
     """The best candidate's ``Calibration.CONFIDENCE`` values, and whether it is right."""
-    scored = sorted(((ranker["bias"] + sum(ranker[f] * c[f] for f in FEATURES), c) for c in question["candidates"]),
-                    key=lambda s: -s[0])
+    combined = Calibration(0, ranker, {})
+    scored = sorted(((combined.rank_score(c), c) for c in question["candidates"]), key=lambda s: -s[0])
     if not scored:
         return {"score": 0.0, "margin": 0.0, "reader": 0.0, "coverage": question["coverage"]}, False
     margin = scored[0][0] - scored[1][0] if len(scored) > 1 else 0.0

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from assistant.reader import Reader  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
+from training.train_reader import window  # noqa: E402
 from assistant.chunking import SentenceSplitter  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -78,11 +79,7 @@ def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
         for par in art["paragraphs"]:
             context = par["context"]
             spans = [(s.start, s.end) for s in splitter.split(context)]
-            texts = []
-            for i, (s, e) in enumerate(spans):
-                before = context[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                after = context[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
-                texts.append((context[s:e], before, after))
+            texts = [window(context, spans, i) for i in range(len(spans))]
             for qa in par["qas"]:
                 if n >= limit:
                     return {"questions": n, "sentence_p_at_1": round(right / n, 4), "phrase_exact": round(exact / n, 4)}

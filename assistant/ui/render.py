@@ -113,12 +113,11 @@ def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
 
 def _phrase_marked(answer: Answer, marked: str) -> str:
     """The answer's text, with the reader's answer phrase (if any) in <strong> inside it."""
-    phrase = answer.phrase
-    if phrase is None or marked != answer.text:
+    parts = answer.around_phrase()
+    if parts is None or marked != answer.text:
         return text(marked)
-    a, b = phrase.start - answer.start, phrase.end - answer.start
-    return (f'{text(marked[:a])}<strong class="qa-phrase" title="answer phrase">{text(marked[a:b])}</strong>'
-            f'{text(marked[b:])}')
+    before, phrase, after = parts
+    return f'{text(before)}<strong class="qa-phrase" title="answer phrase">{text(phrase)}</strong>{text(after)}'
 
 
 def _passage_item(passage: Passage) -> str:
