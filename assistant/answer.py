@@ -38,7 +38,7 @@ from assistant.authorship import asks_for_author
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Retrieval, Retriever
 from assistant.reader import Reader, Reading
-from assistant.types import Answer, Phrase, source_link
+from assistant.types import Answer, Citation, Phrase, Span
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
@@ -219,14 +219,15 @@ class AnswerExtractor:
         scored: list[Scored] = []
         seen: set[int] = set()
         for hit in hits:
-            p = hit.passage
-            doc = self.index.by_id[p.doc_id]
-            for s in self.retriever.sentences_in(self.retriever.doc_numbers[p.doc_id], p.start, p.end):
+            p, cited = hit.passage, hit.passage.citation
+            doc = self.index.by_id[cited.doc_id]
+            for s in self.retriever.sentences_in(self.retriever.doc_numbers[cited.doc_id], cited.span.start,
+                                                 cited.span.end):
                 if s in seen:
                     continue
                 seen.add(s)
                 _, span = self.index.sentence(s)
-                if span.start < p.start or span.end > p.end:
+                if span.start < cited.span.start or span.end > cited.span.end:
                     continue  # only sentences wholly inside the passage shown
                 text = doc.text[span.start : span.end]
                 semantic = retrieval.sentence_scores.get(s)
@@ -252,7 +253,7 @@ class AnswerExtractor:
         z = w.bias + w.c_semantic * best.semantic + w.c_keyword * best.keyword + w.c_coverage * coverage
         return 1.0 / (1.0 + math.exp(-z))
 
-    def _run(self, sentence: int, passage_start: int, passage_end: int, explain: bool) -> tuple[int, int]:
+    def _run(self, sentence: int, passage: Span, explain: bool) -> tuple[int, int]:
         """First and last sentence of the answer: the sentence plus a neighbour pointing back,
         and for a "why" question the sentence after it, where the reason usually follows."""
         first = last = sentence
@@ -261,7 +262,7 @@ class AnswerExtractor:
             if not 0 <= neighbour < len(self.index.sentence_rows):
                 continue
             other_doc, other = self.index.sentence(neighbour)
-            if other_doc is not doc or other.start < passage_start or other.end > passage_end:
+            if other_doc is not doc or other.start < passage.start or other.end > passage.end:
                 continue
             lo, hi = (other, span) if neighbour < sentence else (span, other)
             if "\n" in doc.text[lo.end : hi.start]:
@@ -319,24 +320,10 @@ class AnswerExtractor:
             return None
         passage = next(h.passage for h in retrieval.hits if h.passage.rank == best.passage_rank)
         explain = bool(_WHY.match(retrieval.question.strip()))
-        first, last = self._run(best.sentence, passage.start, passage.end, explain)
+        first, last = self._run(best.sentence, passage.citation.span, explain)
         doc, first_span = self.index.sentence(first)
         start, end = first_span.start, self.index.sentence(last)[1].end
-        return Answer(
-            text=doc.text[start:end],
-            doc_id=doc.doc_id,
-            title=doc.metadata.title,
-            source=doc.source,
-            start=start,
-            end=end,
-            confidence=round(confidence, 4),
-            passage_rank=best.passage_rank,
-            author=doc.metadata.author,
-            date=doc.metadata.date,
-            page=doc.page_at(start),
-            link=source_link(doc.doc_id, start, end),
-            phrase=self._phrase(best),
-        )
+        return Answer(Citation.of(doc, Span(start, end)), round(confidence, 4), best.passage_rank, self._phrase(best))
 
     def _phrase(self, best: Scored) -> Phrase | None:
         """The reader's answer phrase inside the best sentence, in the document's offsets."""

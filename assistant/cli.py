@@ -18,6 +18,7 @@ import click
 from assistant import __version__
 from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings
 from assistant.errors import AssistantError
+from assistant.types import format_citation
 
 if TYPE_CHECKING:
     from assistant.corpus import Skipped
@@ -175,29 +176,22 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
         if answer.phrase:
             click.echo("  " + click.style(answer.phrase.text, bold=True, underline=True))
         click.echo(f"  “{_marked(answer)}”")
-        click.echo(f"  — {_citation(answer)}\n")
+        click.echo(f"  — {format_citation(answer.citation, place=True)}\n")
         click.secho("Passages:", bold=True)
     else:
         click.secho("The sources don't appear to answer this. Nearest passages (weak matches):", bold=True)
     for p in response.passages:
-        click.secho(f"[{p.rank}] {_citation(p)}, score {p.score:.3f}", bold=True)
-        click.echo(p.text.strip() + "\n")
+        click.secho(f"[{p.rank}] {format_citation(p.citation, place=True)}, score {p.score:.3f}", bold=True)
+        click.echo(p.citation.text.strip() + "\n")
 
 
 def _marked(answer: Any) -> str:
     """The answer's text with its phrase, if any, underlined (plain text when not a terminal)."""
     parts = answer.around_phrase()
     if parts is None:
-        return answer.text
+        return answer.citation.text
     before, phrase, after = parts
     return before + click.style(phrase, underline=True) + after
-
-
-def _citation(item: Any) -> str:
-    """Title, author, date, page and span of an answer or passage, for the terminal."""
-    parts = [item.title, item.author, item.date, f"p. {item.page}" if item.page else None,
-             f"{item.doc_id} chars {item.start}-{item.end}"]
-    return ", ".join(str(part) for part in parts if part)
 
 
 @main.command("eval")
@@ -311,18 +305,19 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool
     for number, match in enumerate(check.matches, start=1):
         how = "exact" if match.exact else (
             "after normalising " + ", ".join(match.normalizations) if match.normalizations else "closest span")
-        click.secho(f"[{number}] {match.title} ({match.doc_id}, chars {match.start}-{match.end}, {how})", bold=True)
+        cited = match.citation
+        click.secho(f"[{number}] {format_citation(cited, place=True)} ({how})", bold=True)
         for part in match.parts:
             click.echo(f"    part chars {part.start}-{part.end}: "
-                       f"{_shorten(match.text[part.start - match.start : part.end - match.start])}")
+                       f"{_shorten(cited.text[part.start - cited.span.start : part.end - cited.span.start])}")
         if match.diff:
             click.echo("    " + _word_diff(match.diff, match.parts))
         else:
-            click.echo("    " + _shorten(" ".join(match.text.split()), 400))
+            click.echo("    " + _shorten(" ".join(cited.text.split()), 400))
     if check.verdict == "absent":
         click.echo("No close passage in the sources. Nearest passages, for context only (not matches):")
         for p in check.nearest:
-            click.echo(f"  - {p.title} ({p.doc_id}, chars {p.start}-{p.end}): {_shorten(' '.join(p.text.split()))}")
+            click.echo(f"  - {format_citation(p.citation, place=True)}: {_shorten(' '.join(p.citation.text.split()))}")
 
 
 def _shorten(text: str, limit: int = 160) -> str:

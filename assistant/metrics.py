@@ -62,9 +62,9 @@ def normalize(text: str) -> str:
 
 def relevant(gold: Gold, passage: Passage) -> bool:
     """Whether ``passage`` comes from a gold source and contains a gold answer string."""
-    if gold.sources and passage.doc_id not in gold.sources:
+    if gold.sources and passage.citation.doc_id not in gold.sources:
         return False
-    text = normalize(passage.text)
+    text = normalize(passage.citation.text)
     return any(normalize(a) in text for a in gold.answers)
 
 
@@ -101,11 +101,11 @@ def answer_metrics(gold: Gold, answer: Answer | None) -> dict[str, int | float |
         return {"answer_correct": None, "answer_f1": None, "answered": None, "abstained": int(answer is None)} | none
     if answer is None:
         return {"answer_correct": 0, "answer_f1": 0.0, "answered": 0, "abstained": None} | none
-    text = normalize(answer.text)
+    text = normalize(answer.citation.text)
     phrase = answer.phrase.text if answer.phrase else None
     return {
         "answer_correct": int(any(normalize(a) in text for a in gold.answers)),
-        "answer_f1": round(max(token_f1(answer.text, a) for a in gold.answers), 6),
+        "answer_f1": round(max(token_f1(answer.citation.text, a) for a in gold.answers), 6),
         "phrase_exact": None if phrase is None else int(any(tokens(phrase) == tokens(a) for a in gold.answers)),
         "phrase_f1": None if phrase is None else round(max(token_f1(phrase, a) for a in gold.answers), 6),
         "answered": 1,
@@ -130,7 +130,7 @@ def retrieval_metrics(gold: Gold, passages: Sequence[Passage], k: int) -> dict[s
             continue
         values[f"hit@{cutoff}"] = int(rank is not None and rank <= cutoff)
         if gold.sources:
-            found = {p.doc_id for p in passages if p.rank <= cutoff}
+            found = {p.citation.doc_id for p in passages if p.rank <= cutoff}
             values[f"doc_recall@{cutoff}"] = round(len(found & set(gold.sources)) / len(set(gold.sources)), 6)
     return values
 

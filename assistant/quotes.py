@@ -34,7 +34,7 @@ from assistant.errors import InputError
 from assistant.retrieval import Retriever
 from assistant.store import Index
 from assistant.textnorm import Normalized, needed_normalizations, normalize
-from assistant.types import DiffOp, Document, Passage, QuoteCheck, QuoteMatch, Span, source_link
+from assistant.types import Citation, DiffOp, Document, Passage, QuoteCheck, QuoteMatch, Span
 
 __all__ = ["QuoteCheck", "QuoteChecker", "needed_normalizations", "normalize"]
 
@@ -156,11 +156,11 @@ class QuoteChecker:
                 spans = [Span(*norm.original(a, b)) for a, b in chain]
                 matches.append(self._verbatim_match(doc_no, parts, spans))
             if len(parts) == 1:  # byte-exact occurrences are found by the search above; make sure
-                seen = {(m.doc_id, m.start) for m in matches}
+                seen = {(m.citation.doc_id, m.citation.span.start) for m in matches}
                 for start in _find_all(doc.text, parts[0].text):
                     if (doc.doc_id, start) not in seen:
                         matches.append(self._verbatim_match(doc_no, parts, [Span(start, start + len(parts[0].text))]))
-        matches.sort(key=lambda m: (not m.exact, self._numbers[m.doc_id], m.start))
+        matches.sort(key=lambda m: (not m.exact, self._numbers[m.citation.doc_id], m.citation.span.start))
         return matches
 
     def _chains(self, hay: str, needles: list[str]) -> list[list[tuple[int, int]]]:
@@ -196,15 +196,11 @@ class QuoteChecker:
         if len(sentences):
             c_start = min(start, int(self.index.sentence_rows[sentences[0], 1]))
             c_end = max(end, int(self.index.sentence_rows[sentences[-1], 2]))
-        match = QuoteMatch(
-            doc_id=doc.doc_id, title=doc.metadata.title, source=doc.source, start=start, end=end,
-            text=doc.text[start:end], exact=exact, score=round(score, 4), normalizations=steps, diff=diff,
+        return QuoteMatch(
+            Citation.of(doc, Span(start, end)), exact=exact, score=round(score, 4), normalizations=steps, diff=diff,
             parts=tuple(spans) if len(spans) > 1 else (), context=doc.text[c_start:c_end],
-            context_start=c_start, context_end=c_end, page=doc.page_at(start),
-            link=source_link(doc.doc_id, start, end),
+            context_start=c_start, context_end=c_end,
         )
-        assert doc.text[match.start : match.end] == match.text
-        return match
 
     # -- altered ------------------------------------------------------------------------------
 
@@ -213,9 +209,9 @@ class QuoteChecker:
         reach = sum(len(p.text) for p in parts) + 100 + (self.max_gap * (len(parts) - 1))
         windows: dict[int, list[tuple[int, int]]] = {}
         for p in passages:
-            doc_no = self._numbers[p.doc_id]
+            doc_no, span = self._numbers[p.citation.doc_id], p.citation.span
             size = len(self.index.documents[doc_no].text)
-            windows.setdefault(doc_no, []).append((max(0, p.start - reach), min(size, p.end + reach)))
+            windows.setdefault(doc_no, []).append((max(0, span.start - reach), min(size, span.end + reach)))
         out = []
         for doc_no, spans in windows.items():
             spans.sort()

@@ -20,7 +20,7 @@ from assistant.config import Settings
 from assistant.embedding import Encoder
 from assistant.errors import InputError
 from assistant.layout import Index
-from assistant.types import Passage, Span, source_link
+from assistant.types import Citation, Passage, Span
 
 _KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
 
@@ -227,20 +227,6 @@ class Retriever:
             groups = [g for g in groups if not any(g is r for r in rest)]
         hits = []
         for rank, group in enumerate(groups, start=1):
-            doc = self.index.documents[group["doc"]]
-            passage = Passage(
-                rank=rank,
-                doc_id=doc.doc_id,
-                title=doc.metadata.title,
-                source=doc.source,
-                start=group["start"],
-                end=group["end"],
-                text=doc.text[group["start"] : group["end"]],
-                score=round(group["score"], 6),
-                author=doc.metadata.author,
-                date=doc.metadata.date,
-                page=doc.page_at(group["start"]),
-                link=source_link(doc.doc_id, group["start"], group["end"]),
-            )
-            hits.append(Hit(passage))
+            citation = Citation.of(self.index.documents[group["doc"]], Span(group["start"], group["end"]))
+            hits.append(Hit(Passage(rank, citation, round(group["score"], 6))))
         return hits

@@ -105,35 +105,68 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class Passage:
-    """A ranked piece of a document returned for a question, with what is needed to cite it."""
+class Citation:
+    """A verbatim piece of a document and what is needed to cite it: ``document.text[span.start:span.end] == text``.
 
-    rank: int
+    Made only by :meth:`of`, from the document itself, so the text always is the span's;
+    written only by :func:`format_citation`. Its JSON is flat (``doc_id``, ``start``, ``end``,
+    ``text`` beside the citing metadata), as the answers, passages and matches that hold it show it.
+    """
+
     doc_id: str
+    span: Span
+    text: str
     title: str
     source: str
-    start: int
-    end: int
-    text: str
-    score: float
     author: str | None = None
     date: str | None = None
     page: int | None = None
-    link: str = ""
+
+    @classmethod
+    def of(cls, document: Document, span: Span) -> Citation:
+        """``span`` of ``document`` with the document's title, source, author, date and page."""
+        meta = document.metadata
+        return cls(document.doc_id, span, document.text[span.start : span.end], meta.title, document.source,
+                   meta.author, meta.date, document.page_at(span.start))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"doc_id": self.doc_id, "title": self.title, "source": self.source, "start": self.span.start,
+                "end": self.span.end, "text": self.text, "author": self.author, "date": self.date, "page": self.page}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        """From :meth:`to_dict`'s fields of ``data``; other keys (e.g. the ``link`` of older results) are ignored."""
+        return cls(data["doc_id"], Span(data["start"], data["end"]), data["text"], data["title"], data["source"],
+                   data.get("author"), data.get("date"), data.get("page"))
+
+
+def format_citation(citation: Citation, *, sep: str = ", ", place: bool = False, quote: bool = False) -> str:
+    """How a citation is written, by the CLI and the app alike: “title”, author, date and page,
+    leaving out what is unknown; ``place`` adds where the text lies (the document's source,
+    its link when known, else its file in the corpus, and the character span); ``quote`` makes
+    it a ready-to-paste citation, the quoted text first."""
+    parts = [f"“{citation.title}”", citation.author, citation.date,
+             None if citation.page is None else f"p. {citation.page}"]
+    if place:
+        parts.append(f"{citation.source}, characters {citation.span.start}–{citation.span.end}")
+    written = sep.join(part for part in parts if part)
+    return f"“{citation.text.strip()}” — {written}." if quote else written
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A ranked piece of a document returned for a question."""
+
+    rank: int
+    citation: Citation
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, **self.citation.to_dict(), "score": self.score}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Passage:
-        return cls(**data)
-
-
-def source_link(doc_id: str, start: int, end: int) -> str:
-    """The app's source-view address that opens ``doc_id`` with ``[start, end)`` highlighted."""
-    from urllib.parse import urlencode
-
-    return "/source?" + urlencode({"doc": doc_id, "start": start, "end": end})
+        return cls(data["rank"], Citation.from_dict(data), data["score"])
 
 
 @dataclass(frozen=True)
@@ -147,41 +180,34 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Answer:
-    """The extractive answer: a verbatim span of one document, with confidence and citation.
+    """The extractive answer: a verbatim span of one document (its citation), with confidence.
 
-    ``text == document.text[start:end]``; ``passage_rank`` is the rank of the passage it
-    lies in; ``link`` opens the app's source view at the span; ``phrase`` is the answer
-    phrase inside it when a reader marked one.
+    ``passage_rank`` is the rank of the passage it lies in; ``phrase`` is the answer phrase
+    inside it when a reader marked one.
     """
 
-    text: str
-    doc_id: str
-    title: str
-    source: str
-    start: int
-    end: int
+    citation: Citation
     confidence: float
     passage_rank: int
-    author: str | None = None
-    date: str | None = None
-    page: int | None = None
-    link: str = ""
     phrase: Phrase | None = None
 
     def around_phrase(self) -> tuple[str, str, str] | None:
         """The answer's text as (before, phrase, after) around its phrase; None without one."""
         if self.phrase is None:
             return None
-        a, b = self.phrase.start - self.start, self.phrase.end - self.start
-        return self.text[:a], self.text[a:b], self.text[b:]
+        text, start = self.citation.text, self.citation.span.start
+        a, b = self.phrase.start - start, self.phrase.end - start
+        return text[:a], text[a:b], text[b:]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self.citation.to_dict(), "confidence": self.confidence, "passage_rank": self.passage_rank,
+                "phrase": asdict(self.phrase) if self.phrase else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         phrase = data.get("phrase")
-        return cls(**(data | {"phrase": Phrase(**phrase) if phrase else None}))
+        return cls(Citation.from_dict(data), data["confidence"], data["passage_rank"],
+                   Phrase(**phrase) if phrase else None)
 
 
 @dataclass(frozen=True)
@@ -204,19 +230,14 @@ class DiffOp:
 
 @dataclass(frozen=True)
 class QuoteMatch:
-    """Where (part of) a quote is found: ``text == document.text[start:end]``.
+    """Where (part of) a quote is found: its citation.
 
-    ``parts`` holds one span per elided part when the quote has an ellipsis (``text`` then
-    covers the elided words too); ``diff`` is empty for verbatim matches; ``context`` is the
-    sentence(s) around the match, ``document.text[context_start:context_end]``.
+    ``parts`` holds one span per elided part when the quote has an ellipsis (the citation's
+    text then covers the elided words too); ``diff`` is empty for verbatim matches; ``context``
+    is the sentence(s) around the match, ``document.text[context_start:context_end]``.
     """
 
-    doc_id: str
-    title: str
-    source: str
-    start: int
-    end: int
-    text: str
+    citation: Citation
     exact: bool
     score: float
     normalizations: tuple[str, ...] = ()
@@ -225,24 +246,35 @@ class QuoteMatch:
     context: str = ""
     context_start: int = 0
     context_end: int = 0
-    page: int | None = None
-    link: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["normalizations"] = list(self.normalizations)
-        data["diff"] = [d.to_dict() for d in self.diff]
-        data["parts"] = [{"start": p.start, "end": p.end, "text": self.text[p.start - self.start : p.end - self.start]}
-                         for p in self.parts]
-        return data
+        text, start = self.citation.text, self.citation.span.start
+        return {
+            **self.citation.to_dict(),
+            "exact": self.exact,
+            "score": self.score,
+            "normalizations": list(self.normalizations),
+            "diff": [d.to_dict() for d in self.diff],
+            "parts": [{"start": p.start, "end": p.end, "text": text[p.start - start : p.end - start]}
+                      for p in self.parts],
+            "context": self.context,
+            "context_start": self.context_start,
+            "context_end": self.context_end,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuoteMatch:
-        data = dict(data)
-        data["normalizations"] = tuple(data.get("normalizations") or ())
-        data["diff"] = tuple(DiffOp(**d) for d in data.get("diff") or ())
-        data["parts"] = tuple(Span(p["start"], p["end"]) for p in data.get("parts") or ())
-        return cls(**data)
+        return cls(
+            citation=Citation.from_dict(data),
+            exact=data["exact"],
+            score=data["score"],
+            normalizations=tuple(data.get("normalizations") or ()),
+            diff=tuple(DiffOp(**d) for d in data.get("diff") or ()),
+            parts=tuple(Span(p["start"], p["end"]) for p in data.get("parts") or ()),
+            context=data.get("context", ""),
+            context_start=data.get("context_start", 0),
+            context_end=data.get("context_end", 0),
+        )
 
 
 @dataclass(frozen=True)

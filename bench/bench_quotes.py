@@ -44,6 +44,7 @@ from assistant.quotes import QuoteChecker  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.store import Index, build_index, load_index  # noqa: E402
 from assistant.textnorm import normalize  # noqa: E402
+from assistant.types import Span  # noqa: E402
 
 CORPORA = {
     "seed": ROOT / "corpus",
@@ -299,7 +300,7 @@ def run(name: str, corpus: Path, encoder: SentenceTransformerEncoder, counts: di
             results.append({**case, "verdict": check.verdict, "score": check.score, "ms": round(elapsed * 1000, 2),
                             "ms_without_model": round(rest * 1000, 2), "model_calls": cached.calls,
                             "correct": _correct(case, check.verdict, check.matches),
-                            "best_doc": best.doc_id if best else None})
+                            "best_doc": best.citation.doc_id if best else None})
             cached.calls = 0
         return {"corpus": name, "documents": len(index.documents), "chunks": len(index),
                 "build_s": round(build_s, 1), "prepare_s": round(prepare_s, 3), "summary": summarize(results),
@@ -317,7 +318,8 @@ def _correct(case: dict, verdict: str, matches: tuple) -> bool:
     if verdict == "absent":
         return True
     pool = matches if verdict == "verbatim" else [m for m in matches if m.score == matches[0].score]
-    return any(m.doc_id == case["source"] and m.start < case["end"] and case["start"] < m.end for m in pool)
+    cut = Span(case["start"], case["end"])
+    return any(m.citation.doc_id == case["source"] and m.citation.span.overlap(cut) for m in pool)
 
 
 def _stats(rows: list[dict]) -> dict:

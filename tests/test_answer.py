@@ -13,6 +13,7 @@ from assistant.config import DEFAULT_READER, Settings
 from assistant.metrics import aggregate
 from assistant.pipeline import Assistant
 from assistant.store import build_index
+from assistant.ui.render import source_link
 from conftest import SEED_QUESTIONS, SQUAD, FakeEncoder
 
 
@@ -38,33 +39,33 @@ def test_answer_is_a_verbatim_span(fake_assistant: Assistant) -> None:
     response = fake_assistant.ask("When did the otter population fall sharply?")
     answer = response.answer
     assert answer is not None
-    text = fake_assistant.index.by_id["otters"].text
-    assert text[answer.start : answer.end] == answer.text
-    assert "1911" in answer.text
+    text, span = fake_assistant.index.by_id["otters"].text, answer.citation.span
+    assert text[span.start : span.end] == answer.citation.text
+    assert "1911" in answer.citation.text
     assert 0.0 <= answer.confidence <= 1.0
-    assert answer.link == f"/source?doc=otters&start={answer.start}&end={answer.end}"
-    assert any(p.rank == answer.passage_rank and p.start <= answer.start and answer.end <= p.end
+    assert source_link("otters", span.start, span.end) == f"/source?doc=otters&start={span.start}&end={span.end}"
+    assert any(p.rank == answer.passage_rank and p.citation.span.start <= span.start and span.end <= p.citation.span.end
                for p in response.passages)
 
 
 def test_pointing_back_sentence_joins_its_antecedent(fake_assistant: Assistant) -> None:
     answer = fake_assistant.ask("What do sea otters use stones to crack open?").answer
     assert answer is not None
-    assert answer.text.startswith("Sea otters live along the coast")
-    assert answer.text.endswith("crack open shellfish.")
+    assert answer.citation.text.startswith("Sea otters live along the coast")
+    assert answer.citation.text.endswith("crack open shellfish.")
 
 
 def test_why_question_includes_the_reason(fake_assistant: Assistant) -> None:
     answer = fake_assistant.ask("Why do otters float?").answer
-    assert answer is not None and "dense fur traps air" in answer.text
+    assert answer is not None and "dense fur traps air" in answer.citation.text
 
 
 def test_who_wrote_answers_from_the_byline(fake_assistant: Assistant) -> None:
     # the fake encoder's similarities are not calibrated: test the choice, not the confidence
     always = Assistant(fake_assistant.index, fake_assistant.encoder, fake_assistant.settings.with_(abstain_below=0.0))
     answer = always.ask("Who wrote about otters?").answer
-    assert answer is not None and "Mara Quill" in answer.text
-    assert always.ask("What do otters write about?").answer.text != answer.text
+    assert answer is not None and "Mara Quill" in answer.citation.text
+    assert always.ask("What do otters write about?").answer.citation.text != answer.citation.text
 
 
 def test_abstains_when_the_corpus_lacks_the_words(fake_assistant: Assistant) -> None:

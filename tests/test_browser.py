@@ -19,7 +19,7 @@ import pytest
 from ui_support import HOSTILE, REPO, assistant, dev_questions, server, ui_settings, write_question_set  # noqa: F401
 
 from assistant.pipeline import Assistant
-from assistant.types import source_link
+from assistant.ui.render import source_link
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

@@ -19,20 +19,22 @@ from assistant.errors import InputError
 from assistant.evaluation import Question, evaluate, evaluate_file, latency_summary, load_question_set
 from assistant.pipeline import Assistant, Response
 from assistant.store import build_index
-from assistant.types import Answer, Passage
+from assistant.types import Answer, Citation, Passage, Span
 from conftest import DATA, FakeEncoder
 
 EVAL_DATA = DATA / "eval"
 
 
+def _citation(doc_id: str, text: str) -> Citation:
+    return Citation(doc_id, Span(0, len(text)), text, title=doc_id, source=f"{doc_id}.txt")
+
+
 def _passage(rank: int, doc_id: str, text: str) -> Passage:
-    return Passage(rank=rank, doc_id=doc_id, title=doc_id, source=f"{doc_id}.txt", start=0, end=len(text),
-                   text=text, score=round(1 / rank, 6))
+    return Passage(rank, _citation(doc_id, text), score=round(1 / rank, 6))
 
 
 def _answer(text: str, doc_id: str = "x") -> Answer:
-    return Answer(text=text, doc_id=doc_id, title=doc_id, source=f"{doc_id}.txt", start=0, end=len(text),
-                  confidence=0.9, passage_rank=1)
+    return Answer(_citation(doc_id, text), confidence=0.9, passage_rank=1)
 
 
 def _ask(responses: dict[str, Response]):
@@ -104,6 +106,24 @@ def test_metrics_worked_out_by_hand() -> None:
     geo, bio = s["by_category"]["category"]["geo"], s["by_category"]["category"]["bio"]
     assert (geo["questions"], geo["hit@1"], geo["mrr@10"]) == (2, 0.5, round((1 + 1 / 3) / 2, 4))
     assert (bio["questions"], bio["hit@1"], bio["answer_accuracy"]) == (1, 0.0, 1.0)
+
+
+def test_results_rows_round_trip_and_older_rows_still_load() -> None:
+    """A row's answer and passages read back as they were; rows written before the Citation
+    type (flat fields and a ``link``) read as the same citation."""
+    rows = _hand_run().rows
+    for row, (_, passages, answer) in zip(rows, HAND):
+        loaded = json.loads(json.dumps(row))
+        assert [Passage.from_dict(p) for p in loaded["passages"]] == passages
+        assert (Answer.from_dict(loaded["answer"]) if loaded["answer"] else None) == answer
+    old_answer = {"text": "The capital is Paris.", "doc_id": "x", "title": "x", "source": "x.txt", "start": 0,
+                  "end": 21, "confidence": 0.9, "passage_rank": 1, "author": None, "date": None, "page": None,
+                  "link": "/source?doc=x&start=0&end=21", "phrase": None}
+    assert Answer.from_dict(old_answer) == HAND[0][2]
+    old_passage = {"rank": 2, "doc_id": "tower", "title": "tower", "source": "tower.txt", "start": 0, "end": 13,
+                   "text": "A tall tower.", "score": 0.5, "author": None, "date": None, "page": None,
+                   "link": "/source?doc=tower&start=0&end=13"}
+    assert Passage.from_dict(old_passage) == HAND[0][1][1]
 
 
 def test_cutoffs_above_k_do_not_apply() -> None:

@@ -92,7 +92,7 @@ assistant = Assistant.open(settings, encoder)  # with the shipped reader, loaded
 response = assistant.ask("How many ships did the lighthouse keeper count?")
 check = assistant.check_quote("The Perito Moreno glacier advances about two metres per day.")
 print(json.dumps({"guard_works": guard_works, "attempts": attempts, "added": report.added,
-                  "top": response.passages[0].doc_id, "verdict": check.verdict,
+                  "top": response.passages[0].citation.doc_id, "verdict": check.verdict,
                   "reader": assistant.reader_stamp["name"]}))
 '''
 

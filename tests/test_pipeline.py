@@ -20,8 +20,8 @@ def test_live_assistant_follows_rebuilds(fake_settings: Settings) -> None:
     build_index(fake_settings, encoder)
     second = live.current()
     assert second is not first and second.index.version == current_version(fake_settings.index_dir)
-    assert second.ask("otters hold hands sleep").passages[0].doc_id == "otters"
-    assert first.ask("otters hold hands sleep").passages[0].doc_id != "otters"  # old one is untouched
+    assert second.ask("otters hold hands sleep").passages[0].citation.doc_id == "otters"
+    assert first.ask("otters hold hands sleep").passages[0].citation.doc_id != "otters"  # old one is untouched
 
     (fake_settings.corpus_dir / "otters.txt").write_text("Otters changed again.")
     build_index(fake_settings, encoder)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,8 @@ from assistant.quotes import QuoteCheck, QuoteChecker, needed_normalizations, no
 from assistant.retrieval import Retriever
 from assistant.store import Index, build_index, load_index
 from assistant.textnorm import QUOTE_MARKS, Normalized
-from assistant.types import DiffOp, source_link
+from assistant.types import DiffOp
+from assistant.ui.render import source_link
 from conftest import DATA, SEED_QUOTES, FakeEncoder
 
 QUOTES = DATA / "quotes"
@@ -60,20 +62,22 @@ def seed_checker(seed_index: Settings, real_encoder) -> QuoteChecker:
 def _assert_offsets(index: Index, check: QuoteCheck) -> None:
     """Every span points at exactly the text it reports."""
     for match in check.matches:
-        doc = index.by_id[match.doc_id]
-        assert doc.text[match.start : match.end] == match.text
+        cited, span = match.citation, match.citation.span
+        doc = index.by_id[cited.doc_id]
+        assert doc.text[span.start : span.end] == cited.text
         assert doc.text[match.context_start : match.context_end] == match.context
-        assert match.context_start <= match.start <= match.end <= match.context_end
-        assert match.link == source_link(match.doc_id, match.start, match.end)
-        assert match.title == doc.metadata.title
-        ends = [match.start]
+        assert match.context_start <= span.start <= span.end <= match.context_end
+        assert parse_qs(urlsplit(source_link(cited.doc_id, span.start, span.end)).query) == {
+            "doc": [cited.doc_id], "start": [str(span.start)], "end": [str(span.end)]}
+        assert cited.title == doc.metadata.title
+        ends = [span.start]
         for part in match.parts:
-            assert ends[-1] <= part.start < part.end <= match.end
+            assert ends[-1] <= part.start < part.end <= span.end
             ends.append(part.end)
         if match.parts:
-            assert match.parts[0].start == match.start and match.parts[-1].end == match.end
+            assert match.parts[0].start == span.start and match.parts[-1].end == span.end
         if match.diff:
-            pieces = [doc.text[p.start : p.end] for p in match.parts] or [match.text]
+            pieces = [doc.text[p.start : p.end] for p in match.parts] or [cited.text]
             assert "".join(d.source for d in match.diff) == "".join(pieces)
             assert {d.op for d in match.diff} <= {"equal", "replace", "delete", "insert"}
 
@@ -88,7 +92,7 @@ def _assert_case(checker: QuoteChecker, case: dict) -> QuoteCheck:
         assert check.score < checker.altered_threshold
         return check
     best = check.matches[0]
-    assert best.doc_id == case["source"]
+    assert best.citation.doc_id == case["source"]
     if case["expected"] == "verbatim":
         assert check.score == 1.0 and best.diff == ()
     else:
@@ -97,7 +101,7 @@ def _assert_case(checker: QuoteChecker, case: dict) -> QuoteCheck:
         assert check.score >= case.get("min_score", 0)
     if "occurrences" in case:
         assert len(check.matches) == case["occurrences"]
-        assert len({(m.doc_id, m.start) for m in check.matches}) == case["occurrences"]
+        assert len({(m.citation.doc_id, m.citation.span.start) for m in check.matches}) == case["occurrences"]
     if "exact" in case:
         assert all(m.exact == case["exact"] for m in check.matches)
     if "normalizations" in case:
@@ -110,11 +114,12 @@ def _assert_case(checker: QuoteChecker, case: dict) -> QuoteCheck:
         assert changes == case["changes"]
     if case.get("straddles"):
         chunks = [checker.index.chunk(i) for i in range(len(checker.index))]
-        assert not any(c.doc_id == best.doc_id and c.start <= best.start and best.end <= c.end for c in chunks)
-        assert any(c.doc_id == best.doc_id and c.start <= best.start < c.end for c in chunks)
+        doc_id, span = best.citation.doc_id, best.citation.span
+        assert not any(c.doc_id == doc_id and c.start <= span.start and span.end <= c.end for c in chunks)
+        assert any(c.doc_id == doc_id and c.start <= span.start < c.end for c in chunks)
     if case.get("longer_than_chunk"):
         longest = max(int(r[2] - r[1]) for r in checker.index.chunk_rows)
-        assert len(best.text) > longest
+        assert len(best.citation.text) > longest
     return check
 
 
@@ -230,7 +235,7 @@ def test_repeated_sentence_reports_every_occurrence_in_order(fake_checker: Quote
     text = fake_checker.index.by_id["harbour"].text
     sentence = "The lighthouse keeper counted forty-two ships in the harbour."
     expected = [i for i in range(len(text)) if text.startswith(sentence, i)]
-    assert [m.start for m in check.matches] == expected and len(expected) == 3
+    assert [m.citation.span.start for m in check.matches] == expected and len(expected) == 3
 
 
 def test_one_changed_word_in_a_long_quote_is_never_verbatim(fake_checker: QuoteChecker) -> None:
@@ -259,7 +264,7 @@ def test_elision_parts_must_be_in_order_and_close(fake_checker: QuoteChecker) ->
 def test_elision_parts_have_their_own_spans(fake_checker: QuoteChecker) -> None:
     check = fake_checker.check("Every spring the river rose [\u2026] planted willows to hold the earth in place.")
     match = check.matches[0]
-    doc = fake_checker.index.by_id[match.doc_id].text
+    doc = fake_checker.index.by_id[match.citation.doc_id].text
     assert [doc[p.start : p.end] for p in match.parts] == [
         "Every spring the river rose", "planted willows to hold the earth in place."]
     assert "elision" in check.notices[0]
@@ -359,7 +364,7 @@ def test_cli_quote_human_output(seed_index: Settings) -> None:
                   *_dirs(seed_index))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("altered (score 0.")
-    assert "001_c4102580e4b6b722, chars" in result.stdout
+    assert "001_c4102580e4b6b722.txt, characters" in result.stdout
     assert "[-24-]{+20+}" in result.stdout and "[-25-]{+21+}" in result.stdout
     result = _run("quote", "The coalition aims to streamline the development of AI-driven offense applications ... "
                   "to predictive logistical modeling for the armed forces.", *_dirs(seed_index))

@@ -75,9 +75,9 @@ def test_phrase_offsets_point_into_the_document(seed_index: Settings, real_encod
         if answer is None or answer.phrase is None:
             continue
         phrases += 1
-        text = assistant.index.by_id[answer.doc_id].text
+        text, span = assistant.index.by_id[answer.citation.doc_id].text, answer.citation.span
         assert text[answer.phrase.start : answer.phrase.end] == answer.phrase.text
-        assert answer.start <= answer.phrase.start < answer.phrase.end <= answer.end
+        assert span.start <= answer.phrase.start < answer.phrase.end <= span.end
         assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
     answered = sum(r.answer is not None for r in responses)
     assert answered and phrases == answered  # every answer the reader gives marks its phrase

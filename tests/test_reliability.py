@@ -43,10 +43,11 @@ def assert_grounded(assistant: Assistant, response: Response) -> None:
     """Passages (and the answer, if any) are verbatim spans of the indexed documents."""
     assert response.passages, "no passages at all"
     for passage in response.passages:
-        assert assistant.index.by_id[passage.doc_id].text[passage.start : passage.end] == passage.text
+        cited = passage.citation
+        assert assistant.index.by_id[cited.doc_id].text[cited.span.start : cited.span.end] == cited.text
     if response.answer:
-        answer = response.answer
-        assert assistant.index.by_id[answer.doc_id].text[answer.start : answer.end] == answer.text
+        cited = response.answer.citation
+        assert assistant.index.by_id[cited.doc_id].text[cited.span.start : cited.span.end] == cited.text
 
 
 # --- questions ------------------------------------------------------------------------------------
@@ -71,14 +72,14 @@ def test_megabyte_question_is_cut_to_the_limit_with_a_notice(mini: Assistant) ->
     assert response.question == pasted.strip()[:limit]
     assert response.notices == [f"the question was longer than {limit} characters and was cut to that length"]
     assert_grounded(mini, response)
-    assert response.passages[0].doc_id == "notes"
+    assert response.passages[0].citation.doc_id == "notes"
 
 
 def test_control_characters_are_ignored(mini: Assistant) -> None:
     clean = mini.ask(GLACIER)
     dirty = mini.ask("\x00How fast\x07 does the\x1b[0m glacier\x7f retreat?\x0c")
     assert not re.search(r"[\x00-\x08\x0e-\x1f\x7f]", dirty.question)
-    assert dirty.passages[0].doc_id == clean.passages[0].doc_id == "notes"
+    assert dirty.passages[0].citation.doc_id == clean.passages[0].citation.doc_id == "notes"
     assert dirty.notices == []
 
 
@@ -99,7 +100,7 @@ def test_mixed_scripts_emoji_and_other_languages_get_a_normal_response(mini: Ass
 
 def test_question_with_emoji_keeps_it(mini: Assistant) -> None:
     response = mini.ask("🧊 How fast does the glacier retreat?")
-    assert response.question.startswith("🧊") and response.passages[0].doc_id == "notes"
+    assert response.question.startswith("🧊") and response.passages[0].citation.doc_id == "notes"
 
 
 # --- quotes ---------------------------------------------------------------------------------------
@@ -126,8 +127,8 @@ def test_control_characters_in_a_quote_do_not_hide_a_verbatim_match(mini: Assist
     quote = " ".join(words[:2]) + junk + " " + " ".join(words[2:])
     check = mini.check_quote(quote)
     assert check.verdict == "verbatim"
-    match = check.matches[0]
-    assert mini.index.by_id[match.doc_id].text[match.start : match.end] == SENTENCE
+    cited = check.matches[0].citation
+    assert mini.index.by_id[cited.doc_id].text[cited.span.start : cited.span.end] == SENTENCE
 
 
 @pytest.mark.parametrize("quote", [
@@ -140,8 +141,8 @@ def test_odd_quotes_get_a_verdict(mini: Assistant, quote: str) -> None:
     check = mini.check_quote(quote)
     assert check.verdict in ("verbatim", "altered", "absent")
     assert check.to_dict()["verdict"] == check.verdict
-    for match in check.matches:
-        assert mini.index.by_id[match.doc_id].text[match.start : match.end] == match.text
+    for cited in (match.citation for match in check.matches):
+        assert mini.index.by_id[cited.doc_id].text[cited.span.start : cited.span.end] == cited.text
 
 
 @pytest.mark.parametrize("quote, message", [
@@ -260,7 +261,7 @@ def test_duplicate_is_indexed_once_and_takes_over_when_the_first_goes(bad_corpus
     build_index(settings, FakeEncoder())
     assistant = Assistant.open(settings, FakeEncoder())
     passages = assistant.ask("lighthouse keeper counts ships", k=5).passages
-    assert [p.text for p in passages].count(GOOD["good"].strip()) == 1  # not answered twice
+    assert [p.citation.text for p in passages].count(GOOD["good"].strip()) == 1  # not answered twice
     (bad_corpus / "good.txt").unlink()
     (bad_corpus / "inside-link.txt").unlink()
     report = build_index(settings, FakeEncoder())
@@ -348,8 +349,9 @@ def test_huge_document_is_indexed_and_searchable(tmp_path: Path) -> None:
     assert (rows[:, 1] < rows[:, 2]).all() and rows[-1, 2] <= len(huge.text)
 
     response = assistant.ask("How many ships did the lighthouse keeper of Quillmoor count?")
-    assert response.passages[0].doc_id == "huge" and PLANTED in response.passages[0].text
-    assert assistant.ask("Do sea otters hold hands?").passages[0].doc_id == "small"
+    top = response.passages[0].citation
+    assert top.doc_id == "huge" and PLANTED in top.text
+    assert assistant.ask("Do sea otters hold hands?").passages[0].citation.doc_id == "small"
 
 
 def test_sentence_windows_give_the_same_sentences_and_lose_no_text() -> None:

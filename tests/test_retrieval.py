@@ -10,6 +10,7 @@ from assistant.config import Settings
 from assistant.errors import InputError
 from assistant.pipeline import Assistant
 from assistant.store import build_index
+from assistant.ui.render import source_link
 from conftest import FakeEncoder
 
 
@@ -24,11 +25,11 @@ def test_passages_never_overlap_and_offsets_hold(assistant: Assistant) -> None:
     for question in ("lighthouse keeper forty-two ships harbour", "glacier advances metres", "budget percent"):
         passages = assistant.ask(question, k=10).passages
         assert [p.rank for p in passages] == list(range(1, len(passages) + 1))
-        for i, a in enumerate(passages):
-            assert assistant.index.by_id[a.doc_id].text[a.start : a.end] == a.text
-            for b in passages[i + 1 :]:
+        for i, a in enumerate(p.citation for p in passages):
+            assert assistant.index.by_id[a.doc_id].text[a.span.start : a.span.end] == a.text
+            for b in (p.citation for p in passages[i + 1 :]):
                 if a.doc_id == b.doc_id:
-                    assert a.end <= b.start or b.end <= a.start, (a, b)
+                    assert a.span.end <= b.span.start or b.span.end <= a.span.start, (a, b)
 
 
 def test_overlapping_chunks_merge_into_one_passage(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_overlapping_chunks_merge_into_one_passage(tmp_path: Path) -> None:
     spans = [(index.chunk(i).start, index.chunk(i).end) for i in range(len(index)) if index.chunk(i).doc_id == "long"]
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "chunks should overlap"
     passages = assistant.ask(" ".join(words[30:42]), k=5).passages
-    long = [p for p in passages if p.doc_id == "long"]
+    long = [p.citation.span for p in passages if p.citation.doc_id == "long"]
     assert long[0].end - long[0].start > max(e - s for s, e in spans)  # neighbours merged into one passage
     for a in long:
         for b in long:
@@ -67,9 +68,9 @@ def test_modes_and_filters(assistant: Assistant) -> None:
     for mode in ("dense", "keyword", "hybrid"):
         single = Assistant(assistant.index, assistant.encoder, assistant.settings.with_(retriever=mode))
         top = single.ask("copper mine Chuquicamata tonnes", k=3).passages[0]
-        assert top.doc_id == "page", mode
+        assert top.citation.doc_id == "page", mode
     only = assistant.ask("copper mine", doc_ids=["memo"]).passages
-    assert only and {p.doc_id for p in only} == {"memo"}
+    assert only and {p.citation.doc_id for p in only} == {"memo"}
     with pytest.raises(InputError, match="unknown document id"):
         assistant.ask("copper", doc_ids=["nope"])
     with pytest.raises(InputError, match="k must be at least 1"):
@@ -89,13 +90,15 @@ def test_questions_are_cleaned_and_cut(assistant: Assistant) -> None:
 
 
 def test_pages_and_citations(assistant: Assistant) -> None:
-    passage = next(p for p in assistant.ask("violet harbour", k=10).passages if p.doc_id == "report")
-    assert passage.page == 2 if passage.start >= assistant.index.by_id["report"].page_starts[1] else passage.page == 1
-    copper = next(p for p in assistant.ask("copper mine", k=10).passages if p.doc_id == "page")
+    passage = next(p.citation for p in assistant.ask("violet harbour", k=10).passages if p.citation.doc_id == "report")
+    second_page = passage.span.start >= assistant.index.by_id["report"].page_starts[1]
+    assert passage.page == 2 if second_page else passage.page == 1
+    copper = next(p.citation for p in assistant.ask("copper mine", k=10).passages if p.citation.doc_id == "page")
     assert copper.source == "https://example.org/copper" and copper.author == "Mining Desk"
-    assert copper.link == f"/source?doc=page&start={copper.start}&end={copper.end}"
+    start, end = copper.span.start, copper.span.end
+    assert source_link(copper.doc_id, start, end) == f"/source?doc=page&start={start}&end={end}"
 
 
 def test_path_is_kept_when_no_link(assistant: Assistant, mini_corpus: Path) -> None:
-    memo = next(p for p in assistant.ask("budget grew percent", k=10).passages if p.doc_id == "memo")
+    memo = next(p.citation for p in assistant.ask("budget grew percent", k=10).passages if p.citation.doc_id == "memo")
     assert memo.source == "memo.docx" and memo.title == "Budget Memo"

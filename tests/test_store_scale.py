@@ -158,9 +158,10 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
     assert np.array_equal(approx.retriever.chunk_vectors, exact.retriever.chunk_vectors)
     for question in ("copper mine", "glacier advances metres", "budget percent"):
         a, b = exact.ask(question), approx.ask(question)
-        assert [(p.doc_id, p.start, p.end) for p in a.passages] == [(p.doc_id, p.start, p.end) for p in b.passages]
+        assert [(p.citation.doc_id, p.citation.span) for p in a.passages] == [
+            (p.citation.doc_id, p.citation.span) for p in b.passages]
     only = approx.ask("copper mine", doc_ids=["memo"]).passages
-    assert only and {p.doc_id for p in only} == {"memo"}
+    assert only and {p.citation.doc_id for p in only} == {"memo"}
     vector = encoder.encode(["copper mine"])[0]
     allowed = np.isin(approx.index.chunk_rows[:, 0], [1, 2])
     assert set(approx.index.search_among(vector, 3, allowed)) == set(exact.index.search_among(vector, 3, allowed))

@@ -24,9 +24,10 @@ from gradio_client.exceptions import AppError
 from ui_support import HOSTILE, REPO, assistant, dev_questions, server, ui_settings, write_question_set  # noqa: F401
 
 from assistant.pipeline import Assistant
+from assistant.types import Citation, Span, format_citation
 from assistant.ui import build_demo, create_app, exposure_warning, running
 from assistant.ui.handlers import Handlers
-from assistant.ui.render import ABSTAIN_MESSAGE, safe_url, text
+from assistant.ui.render import ABSTAIN_MESSAGE, safe_url, source_link, text
 
 DOC = "000_e5c0c9823818600b"
 
@@ -113,6 +114,16 @@ def test_text_leaves_nothing_to_interpret(hostile: str) -> None:
     assert "\n" not in out
 
 
+def test_a_citation_is_written_one_way() -> None:
+    full = Citation("memo", Span(3, 10), " grew. ", "Budget Memo", "memo.docx", "Ana Pérez", "2024-03", 2)
+    assert format_citation(full) == "“Budget Memo”, Ana Pérez, 2024-03, p. 2"
+    assert format_citation(full, sep=" · ") == "“Budget Memo” · Ana Pérez · 2024-03 · p. 2"
+    assert (format_citation(full, place=True, quote=True)
+            == "“grew.” — “Budget Memo”, Ana Pérez, 2024-03, p. 2, memo.docx, characters 3–10.")
+    bare = Citation("memo", Span(0, 4), "Memo", "Memo", "https://example.org/memo")
+    assert format_citation(bare, place=True) == "“Memo”, https://example.org/memo, characters 0–4"
+
+
 def test_only_web_links_are_links() -> None:
     assert safe_url("https://example.org/a") == "https://example.org/a"
     assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
@@ -137,7 +148,8 @@ def test_dev_question_gets_its_gold_answer_highlighted(client: Client, qid: str)
     assert phrase is not None
     strong = marked.split('<strong class="qa-phrase" title="answer phrase">', 1)[1].split("</strong>", 1)[0]
     assert unescape(strong) == phrase["text"]
-    assert payload["answer"]["link"] in message.replace("&amp;", "&")
+    answer = payload["answer"]
+    assert source_link(answer["doc_id"], answer["start"], answer["end"]) in message.replace("&amp;", "&")
     assert gold in citation and payload["answer"]["title"] in citation
     assert f"characters {payload['answer']['start']}–{payload['answer']['end']}" in citation
 
@@ -212,7 +224,8 @@ def test_quote_check_gives_each_verdict(client: Client, verdict: str) -> None:
         assert not data["matches"]
     else:
         match = data["matches"][0]
-        assert match["doc_id"] == "001_c4102580e4b6b722" and match["link"] in html.replace("&amp;", "&")
+        link = source_link(match["doc_id"], match["start"], match["end"])
+        assert match["doc_id"] == "001_c4102580e4b6b722" and link in html.replace("&amp;", "&")
     if verdict == "altered":
         assert '<del title="in the source">peace</del> <ins title="in the quote">trade</ins>' in html
     assert_inert(html)

@@ -80,7 +80,7 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
         rows = []
         for c in ranked:
             passage = next(h.passage for h in retrieval.hits if h.passage.rank == c.passage_rank)
-            first, last = extractor._run(c.sentence, passage.start, passage.end, explain)
+            first, last = extractor._run(c.sentence, passage.citation.span, explain)
             doc, first_span = assistant.index.sentence(first)
             text = normalize(doc.text[first_span.start : assistant.index.sentence(last)[1].end])
             rows.append(Calibration.features(c) | {"right": any(g in text for g in golds)})

@@ -16,8 +16,8 @@ import gradio as gr
 from assistant.conversation import Turn, next_turn
 from assistant.errors import AssistantError
 from assistant.pipeline import Assistant, LiveAssistant
+from assistant.types import format_citation
 from assistant.ui.render import (
-    citation_text,
     document_link,
     link,
     render_quote_check,
@@ -74,7 +74,7 @@ class Handlers:
             {"role": "user", "content": render_user(question)},
             {"role": "assistant", "content": render_response(response, turn)},
         ]
-        citation = citation_text(response.answer) if response.answer else ""
+        citation = format_citation(response.answer.citation, place=True, quote=True) if response.answer else ""
         payload = {"asked": question, "query": turn.query, "follow_up": turn.follow_up, **response.to_dict()}
         return "", history, list(turns or []) + [asdict(turn)], citation, payload
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from assistant.conversation import Turn
 from assistant.pipeline import Response
-from assistant.types import Answer, Passage, source_link
+from assistant.types import Answer, Citation, Passage, format_citation
 
 # Markdown, GFM, LaTeX ($) and Handlebars/JS-template ({ } $ `) syntax, plus HTML's own.
 _INERT = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'`*_[](){}!#|~$\\:+-=^"})
@@ -66,30 +66,14 @@ def safe_url(url: str | None) -> str | None:
 # --- citations -------------------------------------------------------------------------------
 
 
-def citation_parts(title: str, author: str | None, date: str | None, page: int | None) -> list[str]:
-    """Title, author, date and page, in reading order, leaving out what is unknown."""
-    parts = [f"“{title}”"]
-    if author:
-        parts.append(author)
-    if date:
-        parts.append(date)
-    if page is not None:
-        parts.append(f"p. {page}")
-    return parts
+def source_link(doc_id: str, start: int, end: int) -> str:
+    """The source-view address that opens ``doc_id`` with ``[start, end)`` highlighted."""
+    return "/source?" + urlencode({"doc": doc_id, "start": start, "end": end})
 
 
-def citation_text(answer: Answer) -> str:
-    """A ready-to-paste citation with the quote: quote, author, title, date, page, place."""
-    who = f"{answer.author}, " if answer.author else ""
-    when = f", {answer.date}" if answer.date else ""
-    page = f", p. {answer.page}" if answer.page is not None else ""
-    return (f"“{answer.text.strip()}” — {who}“{answer.title}”{when}{page}. "
-            f"Source: {answer.source}, characters {answer.start}–{answer.end}.")
-
-
-def _cite_line(title: str, author: str | None, date: str | None, page: int | None, link: str,
-               extra: Iterable[str] = ()) -> str:
-    bits = [text(p) for p in citation_parts(title, author, date, page)] + list(extra)
+def _cite_line(citation: Citation, extra: Iterable[str] = ()) -> str:
+    bits = [text(format_citation(citation, sep=" · ")), *extra]
+    link = source_link(citation.doc_id, citation.span.start, citation.span.end)
     return (f'<p class="qa-cite">{" · ".join(bits)} · '
             f'<a class="qa-open" href="{attr(link)}" target="_blank" rel="noopener">Open in source'
             f'<span class="qa-sr"> (opens in a new tab)</span></a></p>')
@@ -100,12 +84,13 @@ def _cite_line(title: str, author: str | None, date: str | None, page: int | Non
 
 def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
     """The passage with the answer marked, trimmed to CONTEXT_CHARS on each side."""
-    if passage and passage.doc_id == answer.doc_id and passage.start <= answer.start <= answer.end <= passage.end:
-        before = passage.text[: answer.start - passage.start]
-        after = passage.text[answer.end - passage.start :]
-        marked = passage.text[answer.start - passage.start : answer.end - passage.start]
+    a, p = answer.citation, passage.citation if passage else None
+    if p and p.doc_id == a.doc_id and p.span.start <= a.span.start <= a.span.end <= p.span.end:
+        before = p.text[: a.span.start - p.span.start]
+        after = p.text[a.span.end - p.span.start :]
+        marked = p.text[a.span.start - p.span.start : a.span.end - p.span.start]
     else:
-        before, after, marked = "", "", answer.text
+        before, after, marked = "", "", a.text
     return (f'<blockquote class="qa-passage">{text(trim(before, CONTEXT_CHARS, at_end=False))}'
             f'<mark class="qa-answer">{_phrase_marked(answer, marked)}</mark>'
             f'{text(trim(after, CONTEXT_CHARS))}</blockquote>')
@@ -114,7 +99,7 @@ def _answer_in_passage(answer: Answer, passage: Passage | None) -> str:
 def _phrase_marked(answer: Answer, marked: str) -> str:
     """The answer's text, with the reader's answer phrase (if any) in <strong> inside it."""
     parts = answer.around_phrase()
-    if parts is None or marked != answer.text:
+    if parts is None or marked != answer.citation.text:
         return text(marked)
     before, phrase, after = parts
     return f'{text(before)}<strong class="qa-phrase" title="answer phrase">{text(phrase)}</strong>{text(after)}'
@@ -122,9 +107,9 @@ def _phrase_marked(answer: Answer, marked: str) -> str:
 
 def _passage_item(passage: Passage) -> str:
     score = f"score {passage.score:.3f}"
-    cite = _cite_line(passage.title, passage.author, passage.date, passage.page, passage.link, [score])
+    cite = _cite_line(passage.citation, [score])
     return (f'<li class="qa-other">{cite}'
-            f'<p class="qa-snippet">{text(trim(passage.text, SNIPPET_CHARS))}</p></li>')
+            f'<p class="qa-snippet">{text(trim(passage.citation.text, SNIPPET_CHARS))}</p></li>')
 
 
 def _passage_list(passages: Sequence[Passage], summary: str, *, open_: bool = False) -> str:
@@ -154,8 +139,7 @@ def render_response(response: Response, turn: Turn | None = None) -> str:
     else:
         passage = next((p for p in response.passages if p.rank == answer.passage_rank), None)
         parts.append(_answer_in_passage(answer, passage))
-        parts.append(_cite_line(answer.title, answer.author, answer.date, answer.page, answer.link,
-                                [f"confidence {answer.confidence:.2f}"]))
+        parts.append(_cite_line(answer.citation, [f"confidence {answer.confidence:.2f}"]))
         others = [p for p in response.passages if p.rank != answer.passage_rank]
         parts.append(_passage_list(others, "Other passages"))
     parts.append("</div>")
@@ -196,7 +180,7 @@ def _match_item(match: Mapping[str, Any]) -> str:
     extra = [f"characters {match['start']}–{match['end']}", f"similarity {float(match.get('score', 0)):.2f}"]
     if match.get("normalizations"):
         extra.append("after normalising " + text(", ".join(match["normalizations"])))
-    cite = _cite_line(match["title"], None, None, match.get("page"), match.get("link", ""), extra)
+    cite = _cite_line(Citation.from_dict(match), extra)
     parts = [f'<li class="qa-match">{cite}',
              f'<blockquote class="qa-passage">{shown}</blockquote>']
     if match.get("diff") and not match.get("exact"):

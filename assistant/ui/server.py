@@ -30,7 +30,7 @@ from assistant.ui.source import refused, source_page
 from assistant.ui.style import CSS
 
 Auth = tuple[str, str] | None
-SOURCE_PATH = "/source"  # assistant.types.source_link builds addresses under it
+SOURCE_PATH = "/source"  # assistant.ui.render.source_link builds addresses under it
 
 
 def is_loopback(host: str) -> bool:

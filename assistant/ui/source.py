@@ -1,6 +1,6 @@
 """The source view: one corpus document, its metadata and full text, the cited span marked.
 
-Served at ``/source?doc=DOC_ID&start=S&end=E`` (``assistant.types.source_link``). Documents are
+Served at ``/source?doc=DOC_ID&start=S&end=E`` (``assistant.ui.render.source_link``). Documents are
 looked up by id among the documents of the loaded index, never on the file system, so no
 path of any kind (``../``, absolute, encoded) can reach a file: an id that is not in the
 index is refused with 404. The text shown is the text the offsets point into.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from assistant.types import Document
-from assistant.ui.render import attr, citation_parts, safe_url
+from assistant.types import Citation, Document, Span, format_citation
+from assistant.ui.render import attr, safe_url
 
 # A plain HTML page: no markdown or template engine reads it, so HTML escaping is enough.
 inert = attr
@@ -138,7 +138,7 @@ def _document_page(document: Document, lo: int | None, hi: int | None) -> Page:
     if lo is not None and hi is not None:
         page = document.page_at(lo)
         where = f"characters {lo}–{hi}" + (f", page {page}" if page is not None else "")
-        cite = " · ".join(citation_parts(meta.title, meta.author, meta.date, page))
+        cite = format_citation(Citation.of(document, Span(lo, hi)), sep=" · ")
         body.append(f'<p id="span-info">Cited span: {inert(where)}. <a href="#cited">Go to the cited span</a></p>'
                     f'<p class="cite">{inert(cite)}</p>')
         text = (f"{inert(document.text[:lo])}<mark id=\"cited\" tabindex=\"-1\" aria-label=\"cited span\">"
