@@ -36,8 +36,9 @@ import numpy as np
 
 from assistant.authorship import asks_for_author
 from assistant.keyword import KeywordIndex
-from assistant.retrieval import Retrieval, Retriever
+from assistant.retrieval import Retrieval
 from assistant.reader import Reader, Reading
+from assistant.store import Index
 from assistant.types import Answer, Citation, Phrase, Span
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -177,15 +178,14 @@ class TermSets:
 class AnswerExtractor:
     """Picks the answer sentence from a retrieval and decides whether to abstain."""
 
-    def __init__(self, retriever: Retriever, weights: Weights | None = None, passages: int = 5,
+    def __init__(self, index: Index, weights: Weights | None = None, passages: int = 5,
                  reader: Reader | None = None, calibration: Calibration | None = None) -> None:
         if (reader is None) != (calibration is None):
             raise ValueError("a reader needs its calibration, and a calibration its reader")
         self.reader = reader
         self.calibration = calibration
-        self.retriever = retriever
-        self.index = retriever.index
-        self.keyword: KeywordIndex = retriever.keyword
+        self.index = index
+        self.keyword: KeywordIndex = index.keyword
         self.weights = weights or Weights()
         self.passages = passages
         documents = self.index.documents
@@ -221,8 +221,7 @@ class AnswerExtractor:
         for hit in hits:
             p, cited = hit.passage, hit.passage.citation
             doc = self.index.by_id[cited.doc_id]
-            for s in self.retriever.sentences_in(self.retriever.doc_numbers[cited.doc_id], cited.span.start,
-                                                 cited.span.end):
+            for s in self.index.sentences_in(self.index.doc_numbers[cited.doc_id], cited.span.start, cited.span.end):
                 if s in seen:
                     continue
                 seen.add(s)
@@ -245,7 +244,7 @@ class AnswerExtractor:
         return scored
 
     def _names_author(self, sentence: int) -> bool:
-        return self.retriever.names_author(*self.index.sentence_rows[sentence].tolist())
+        return self.index.names_author(*self.index.sentence_rows[sentence].tolist())
 
     def confidence(self, best: Scored, coverage: float) -> float:
         """Probability-like confidence in [0, 1] that ``best`` answers the question."""

@@ -33,12 +33,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from assistant import ann
+from assistant.authorship import author_mentions
 from assistant.config import Settings
 from assistant.corpus import scan
 from assistant.embedding import canonical_model_name
@@ -55,6 +57,7 @@ ARRAY_FILES = ("chunks.npy", "chunk_vectors.npy", "chunk_keys.npy", "sentences.n
 DATA_FILES = ("documents.jsonl", *ARRAY_FILES, "chunks.faiss", *BM25_FILES.values())
 CACHE_FILES = ("chunk_keys.npy", "chunk_vectors.npy", "sentence_keys.npy", "sentence_vectors.npy")
 REBUILD_HINT = "run `assistant index --rebuild` to build it again from the corpus"
+_KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,15 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
 
 
 class Index:
-    """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes."""
+    """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes,
+    and the documents' structure: their numbers, which sentences lie where, where they name an author."""
 
     def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
                  faiss_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
         self.manifest = manifest
         self.documents = documents
         self.by_id = {doc.doc_id: doc for doc in documents}
+        self.doc_numbers = {doc.doc_id: i for i, doc in enumerate(documents)}
         self.chunk_rows = arrays["chunks.npy"]
         self.chunk_vectors = arrays["chunk_vectors.npy"]
         self.chunk_keys = arrays["chunk_keys.npy"]
@@ -131,6 +136,42 @@ class Index:
     def sentence(self, i: int) -> tuple[Document, Span]:
         doc_no, start, end = (int(x) for x in self.sentence_rows[i])
         return self.documents[doc_no], Span(start, end)
+
+    @cached_property
+    def _sentence_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each sentence's start and end as sort keys across documents (document number * _KEY + offset)."""
+        rows = self.sentence_rows
+        return rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
+
+    def sentences_in(self, doc_no: int, start: int, end: int) -> range:
+        """Numbers of the sentences overlapping ``[start, end)`` of document ``doc_no``."""
+        starts, ends = self._sentence_bounds
+        lo = np.searchsorted(ends, doc_no * _KEY + start, side="right")
+        hi = np.searchsorted(starts, doc_no * _KEY + end, side="left")
+        return range(int(lo), int(hi))
+
+    @cached_property
+    def chunk_sentences(self) -> np.ndarray:
+        """For each chunk, the first and past-the-last numbers of the sentences overlapping it."""
+        starts, ends = self._sentence_bounds
+        chunks = self.chunk_rows
+        return np.stack([np.searchsorted(ends, chunks[:, 0] * _KEY + chunks[:, 1], side="right"),
+                         np.searchsorted(starts, chunks[:, 0] * _KEY + chunks[:, 2], side="left")], axis=1)
+
+    @cached_property
+    def author_mentions(self) -> list[list[Span]]:
+        """For each document number, the places where its text names one of its authors."""
+        return [author_mentions(doc) for doc in self.documents]
+
+    def names_author(self, doc_no: int, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` of document ``doc_no`` names an author of the document."""
+        return any(start <= m.start and m.end <= end for m in self.author_mentions[doc_no])
+
+    @cached_property
+    def chunk_names_author(self) -> np.ndarray:
+        """For each chunk, whether it names an author of its document."""
+        rows = self.chunk_rows.tolist()
+        return np.fromiter((self.names_author(*row) for row in rows), dtype=bool, count=len(rows))
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product scores and chunk numbers of the ``k`` nearest chunks.

@@ -88,7 +88,6 @@ class QuoteChecker:
         self.candidates = candidates
         self.max_matches = max_matches
         self.max_chars = max_chars
-        self._numbers = {doc.doc_id: i for i, doc in enumerate(index.documents)}
         self._normalized: list[Normalized] | None = None
 
     @property
@@ -160,7 +159,7 @@ class QuoteChecker:
                 for start in _find_all(doc.text, parts[0].text):
                     if (doc.doc_id, start) not in seen:
                         matches.append(self._verbatim_match(doc_no, parts, [Span(start, start + len(parts[0].text))]))
-        matches.sort(key=lambda m: (not m.exact, self._numbers[m.citation.doc_id], m.citation.span.start))
+        matches.sort(key=lambda m: (not m.exact, self.index.doc_numbers[m.citation.doc_id], m.citation.span.start))
         return matches
 
     def _chains(self, hay: str, needles: list[str]) -> list[list[tuple[int, int]]]:
@@ -191,7 +190,7 @@ class QuoteChecker:
     def _match(self, doc: Document, doc_no: int, spans: list[Span], exact: bool, score: float,
                steps: tuple[str, ...], diff: tuple[DiffOp, ...]) -> QuoteMatch:
         start, end = spans[0].start, spans[-1].end
-        sentences = self.retriever.sentences_in(doc_no, start, end)
+        sentences = self.index.sentences_in(doc_no, start, end)
         c_start, c_end = start, end
         if len(sentences):
             c_start = min(start, int(self.index.sentence_rows[sentences[0], 1]))
@@ -209,7 +208,7 @@ class QuoteChecker:
         reach = sum(len(p.text) for p in parts) + 100 + (self.max_gap * (len(parts) - 1))
         windows: dict[int, list[tuple[int, int]]] = {}
         for p in passages:
-            doc_no, span = self._numbers[p.citation.doc_id], p.citation.span
+            doc_no, span = self.index.doc_numbers[p.citation.doc_id], p.citation.span
             size = len(self.index.documents[doc_no].text)
             windows.setdefault(doc_no, []).append((max(0, span.start - reach), min(size, span.end + reach)))
         out = []

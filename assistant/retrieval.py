@@ -11,18 +11,15 @@ into one passage, so results never repeat each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
-from assistant.authorship import asks_for_author, author_mentions
+from assistant.authorship import asks_for_author
 from assistant.config import Settings
 from assistant.embedding import Encoder
 from assistant.errors import InputError
 from assistant.layout import Index
 from assistant.types import Citation, Passage, Span
-
-_KEY = 1 << 40  # document number * _KEY + offset orders spans across documents
 
 
 @dataclass(frozen=True)
@@ -93,42 +90,8 @@ class Retriever:
         self.settings = settings
         self.chunk_vectors = index.chunk_vectors  # exact float32 whatever the FAISS index type
         self.keyword = index.keyword  # BM25 saved with the index version, not rebuilt here
-        rows = index.sentence_rows
-        starts, ends = rows[:, 0] * _KEY + rows[:, 1], rows[:, 0] * _KEY + rows[:, 2]
-        self._sentence_keys = (starts, ends)
         spans = index.chunk_rows[:, 2] - index.chunk_rows[:, 1]
         self.max_passage_chars = 2 * int(spans.max()) if len(spans) else 0
-        self.doc_numbers = {doc.doc_id: i for i, doc in enumerate(index.documents)}
-        chunks = index.chunk_rows
-        self.chunk_sentences = np.stack(
-            [
-                np.searchsorted(ends, chunks[:, 0] * _KEY + chunks[:, 1], side="right"),
-                np.searchsorted(starts, chunks[:, 0] * _KEY + chunks[:, 2], side="left"),
-            ],
-            axis=1,
-        )
-
-    @cached_property
-    def author_mentions(self) -> list[list[Span]]:
-        """For each document number, the places where its text names one of its authors."""
-        return [author_mentions(doc) for doc in self.index.documents]
-
-    def names_author(self, doc_no: int, start: int, end: int) -> bool:
-        """Whether ``[start, end)`` of document ``doc_no`` names an author of the document."""
-        return any(start <= m.start and m.end <= end for m in self.author_mentions[doc_no])
-
-    @cached_property
-    def chunk_names_author(self) -> np.ndarray:
-        """For each chunk, whether it names an author of its document."""
-        rows = self.index.chunk_rows.tolist()
-        return np.fromiter((self.names_author(*row) for row in rows), dtype=bool, count=len(rows))
-
-    def sentences_in(self, doc_no: int, start: int, end: int) -> range:
-        """Numbers of the sentences overlapping ``[start, end)`` of document ``doc_no``."""
-        starts, ends = self._sentence_keys
-        lo = np.searchsorted(ends, doc_no * _KEY + start, side="right")
-        hi = np.searchsorted(starts, doc_no * _KEY + end, side="left")
-        return range(int(lo), int(hi))
 
     def retrieve(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None,
                  vector: np.ndarray | None = None) -> Retrieval:
@@ -162,10 +125,10 @@ class Retriever:
         dense = self.chunk_vectors[ids] @ vector
         kw = keyword[ids] / keyword_max if keyword_max > 0 else np.zeros(len(ids), np.float32)
         if asks_for_author(text):  # a chunk naming its document's author matches fully
-            bylines = [self.chunk_names_author[i] and (allowed is None or allowed[i]) for i in ids]
+            bylines = [self.index.chunk_names_author[i] and (allowed is None or allowed[i]) for i in ids]
             kw = np.where(bylines, 1.0, kw).astype(np.float32)
         # one product for the sentences of all candidates, then the best per chunk
-        bounds = self.chunk_sentences[ids]
+        bounds = self.index.chunk_sentences[ids]
         sizes = np.maximum(bounds[:, 1] - bounds[:, 0], 0)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         sentence_ids = np.repeat(bounds[:, 0] - offsets, sizes) + np.arange(int(sizes.sum()))
@@ -192,10 +155,11 @@ class Retriever:
     def _allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:
         if not doc_ids:
             return None
-        unknown = [d for d in doc_ids if d not in self.doc_numbers]
+        numbers = self.index.doc_numbers
+        unknown = [d for d in doc_ids if d not in numbers]
         if unknown:
             raise InputError(f"unknown document id(s): {', '.join(unknown)}")
-        return np.isin(self.index.chunk_rows[:, 0], [self.doc_numbers[d] for d in doc_ids])
+        return np.isin(self.index.chunk_rows[:, 0], [numbers[d] for d in doc_ids])
 
     def _dense_top(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
         if allowed is None:

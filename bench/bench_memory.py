@@ -57,9 +57,7 @@ def per_chunk(index_dir: Path) -> dict:
     import faiss
 
     from assistant.answer import AnswerExtractor
-    from assistant.config import Settings
     from assistant.keyword import KeywordIndex
-    from assistant.retrieval import Retriever
     from assistant.store import load_index
 
     def allocated(make):  # noqa: ANN001, ANN202 - bytes still held of what ``make`` allocated
@@ -72,11 +70,10 @@ def per_chunk(index_dir: Path) -> dict:
     index, loaded = allocated(lambda: load_index(index_dir))  # the keyword index included
     _, keyword = allocated(lambda: KeywordIndex.load(index_dir / index.version))  # the same again, alone
     bm25 = index.keyword.bm25.scores
-    retriever = Retriever(index, None, Settings(corpus_dir=SQUAD / "corpus", index_dir=index_dir))
     # the Snowball stemmer's cache (at most 10,000 words, per thread) is a fixed cost, not per chunk
     sentences = [index.documents[d].text[s:e] for d, s, e in index.sentence_rows.tolist()]
     _, stemmer_cache = allocated(lambda: all(KeywordIndex.terms(t) is not None for t in sentences))
-    _, terms = allocated(lambda: AnswerExtractor(retriever))
+    _, terms = allocated(lambda: AnswerExtractor(index))
     n = len(index)
     parts = {
         "chunk_vectors": index.chunk_vectors.nbytes,

@@ -68,7 +68,7 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
     assistant = Assistant.open(settings, encoder)
     provisional = Calibration(candidates, {"bias": 0.0} | {f: float(f == "reader") for f in FEATURES},
                               {"bias": 0.0} | {f: float(f == "score") for f in Calibration.CONFIDENCE})
-    extractor = AnswerExtractor(assistant.retriever, reader=reader, calibration=provisional)
+    extractor = AnswerExtractor(assistant.index, reader=reader, calibration=provisional)
     questions = evaluation.load_questions(REPO / questions_path)
     vectors = encoder.encode([q.question for q in questions])
     out = []
