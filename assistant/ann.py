@@ -51,34 +51,34 @@ def factory_string(spec: dict) -> str:
     raise ValueError(f"unknown search index type {kind!r}")
 
 
-def configure_search_index(index: faiss.Index, spec: dict) -> None:
-    """Set the query-time parameter in ``spec`` (HNSW's ef_search) on ``index``."""
+def configure_search_index(search_index: faiss.Index, spec: dict) -> None:
+    """Set the query-time parameter in ``spec`` (HNSW's ef_search) on ``search_index``."""
     if spec["type"] == "hnsw" and "ef_search" in spec:
-        faiss.ParameterSpace().set_index_parameter(index, "efSearch", int(spec["ef_search"]))
+        faiss.ParameterSpace().set_index_parameter(search_index, "efSearch", int(spec["ef_search"]))
 
 
-def fill(index: faiss.Index, vectors: np.ndarray) -> faiss.Index:
-    """Train ``index`` if it needs it (on a fixed sample) and add ``vectors`` in order, on every core."""
+def fill(search_index: faiss.Index, vectors: np.ndarray) -> faiss.Index:
+    """Train ``search_index`` if it needs it (on a fixed sample) and add ``vectors`` in order, on every core."""
     faiss.omp_set_num_threads(_BUILD_THREADS)
-    if not index.is_trained:
+    if not search_index.is_trained:
         rng = np.random.default_rng(0)  # the same sample every build: the same index
         sample = vectors if len(vectors) <= TRAIN_SAMPLE else \
             vectors[np.sort(rng.choice(len(vectors), TRAIN_SAMPLE, replace=False))]
-        index.train(sample)
+        search_index.train(sample)
     for begin in range(0, len(vectors), ADD_BATCH):
-        index.add(vectors[begin : begin + ADD_BATCH])
-    return index
+        search_index.add(vectors[begin : begin + ADD_BATCH])
+    return search_index
 
 
 def make_search_index(spec: dict, vectors: np.ndarray) -> faiss.Index:
     """A FAISS inner-product index of type ``spec`` holding ``vectors`` (rows in order)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.index_factory(vectors.shape[1], factory_string(spec), faiss.METRIC_INNER_PRODUCT)
+    search_index = faiss.index_factory(vectors.shape[1], factory_string(spec), faiss.METRIC_INNER_PRODUCT)
     if spec["type"] == "hnsw":
-        faiss.downcast_index(index).hnsw.efConstruction = int(spec["ef_construction"])
-    fill(index, vectors)
-    configure_search_index(index, spec)
-    return index
+        faiss.downcast_index(search_index).hnsw.efConstruction = int(spec["ef_construction"])
+    fill(search_index, vectors)
+    configure_search_index(search_index, spec)
+    return search_index
 
 
 def _query(vector: np.ndarray) -> np.ndarray:
@@ -86,15 +86,15 @@ def _query(vector: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vector.reshape(1, -1), np.float32)
 
 
-def search(index: faiss.Index, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(search_index: faiss.Index, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Inner-product scores and row numbers of the ``k`` nearest rows the index finds."""
-    scores, ids = index.search(_query(vector), k)
+    scores, ids = search_index.search(_query(vector), k)
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]
 
 
-def search_selected(index: faiss.Index, vector: np.ndarray, k: int, ids: np.ndarray) -> np.ndarray:
+def search_selected(search_index: faiss.Index, vector: np.ndarray, k: int, ids: np.ndarray) -> np.ndarray:
     """Row numbers of the ``k`` nearest among ``ids``, with FAISS's ID selector (for a flat index)."""
     selector = faiss.IDSelectorBatch(np.asarray(ids, np.int64))
-    _, found = index.search(_query(vector), k, params=faiss.SearchParameters(sel=selector))
+    _, found = search_index.search(_query(vector), k, params=faiss.SearchParameters(sel=selector))
     return found[0][found[0] >= 0]

@@ -98,7 +98,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
             gathered.fresh, settings, encoder, model, cache, progress)
         arrays, records = _assemble(gathered.documents, chunks, sentences, previous, encoder.dimension)
         spec = ann.search_spec(len(arrays["chunks.npy"]))
-        search = ann.make_search_index(spec, arrays["chunk_vectors.npy"])
+        search_index = ann.make_search_index(spec, arrays["chunk_vectors.npy"])
         keyword = KeywordIndex.build([gathered.documents[d].text[s:e] for d, s, e in arrays["chunks.npy"].tolist()])
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -112,7 +112,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
                        "sentences": len(arrays["sentences.npy"])},
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        version = write_version(index_dir, manifest, gathered.documents, arrays, search, keyword)
+        version = write_version(index_dir, manifest, gathered.documents, arrays, search_index, keyword)
         prune(index_dir, keep={version} | ({previous.version} if previous else set()))
     return BuildReport(
         version=version,

@@ -31,7 +31,7 @@ from assistant.metrics import (
     answer_metrics,
     first_hit,
     latency_summary,
-    normalize,
+    normalize_answer,
     ranking_metrics,
     retrieval_metrics,
     summarize_rows,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from assistant.pipeline import Assistant, Response
 
 __all__ = ["CUTOFFS", "EvalRun", "Evaluation", "Problem", "Question", "QuestionSet", "evaluate",
-           "evaluate_file", "first_hit", "latency_summary", "load_question_set", "load_questions", "normalize",
+           "evaluate_file", "first_hit", "latency_summary", "load_question_set", "load_questions", "normalize_answer",
            "run", "summarize", "summarize_rows"]
 
 Progress = Callable[[int, int], None]

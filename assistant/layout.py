@@ -95,7 +95,7 @@ class Index:
     and the documents' structure: their numbers, which sentences lie where, where they name an author."""
 
     def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
-                 faiss_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
+                 search_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
         self.manifest = manifest
         self.documents = documents
         self.by_id = {doc.doc_id: doc for doc in documents}
@@ -106,7 +106,7 @@ class Index:
         self.sentence_rows = arrays["sentences.npy"]
         self.sentence_vectors = arrays["sentence_vectors.npy"]
         self.sentence_keys = arrays["sentence_keys.npy"]
-        self.faiss = faiss_index
+        self.search_index = search_index  # FAISS, over the chunk vectors (ann.py)
         self.keyword = keyword
         self.version = version
 
@@ -181,13 +181,13 @@ class Index:
         k = min(k, len(self))
         if k == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
-        return ann.search(self.faiss, vector, k)
+        return ann.search(self.search_index, vector, k)
 
     def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
         """Chunk numbers of the ``k`` nearest chunks among those where ``allowed`` is true, exactly."""
         ids = np.flatnonzero(allowed)
         if self.exact:
-            return ann.search_selected(self.faiss, vector, k, ids)
+            return ann.search_selected(self.search_index, vector, k, ids)
         # an approximate index searched with a filter finds too few: score the allowed chunks exactly
         if len(ids) > k:
             scores = self.chunk_vectors[ids] @ vector
@@ -287,17 +287,17 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
             documents = [Document.from_dict(json.loads(line)) for line in fh]
         arrays = {name: load_npy(folder / name, mmap=name.endswith(("_vectors.npy", "_keys.npy")))
                   for name in ARRAY_FILES}
-        faiss_index = faiss.read_index(str(folder / "chunks.faiss"))
-        ann.configure_search_index(faiss_index, manifest.get("search", {"type": "flat"}))
+        search_index = faiss.read_index(str(folder / "chunks.faiss"))
+        ann.configure_search_index(search_index, manifest.get("search", {"type": "flat"}))
         keyword = KeywordIndex.load(folder)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
     chunks, sentences = len(arrays["chunks.npy"]), len(arrays["sentences.npy"])
-    if (faiss_index.ntotal != chunks or keyword.size != chunks
+    if (search_index.ntotal != chunks or keyword.size != chunks
             or any(len(arrays[f"chunk_{kind}.npy"]) != chunks for kind in ("vectors", "keys"))
             or any(len(arrays[f"sentence_{kind}.npy"]) != sentences for kind in ("vectors", "keys"))):
         raise IndexCorruptError(f"index in {folder} is inconsistent (counts differ); {REBUILD_HINT}")
-    return Index(manifest, documents, arrays, faiss_index, keyword, version)
+    return Index(manifest, documents, arrays, search_index, keyword, version)
 
 
 def check_corpus(settings: Settings) -> Staleness:
@@ -368,7 +368,7 @@ def _seal(path: Path) -> dict:
 
 
 def write_version(index_dir: Path, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
-                  search: faiss.Index, keyword: KeywordIndex) -> str:
+                  search_index: faiss.Index, keyword: KeywordIndex) -> str:
     """Write a complete version folder, then point CURRENT at it; the new version's name."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     version = f"v-{stamp}-{uuid.uuid4().hex[:6]}"
@@ -377,7 +377,7 @@ def write_version(index_dir: Path, manifest: dict, documents: list[Document], ar
     payload = {
         "documents.jsonl": (json.dumps(d.to_dict(), ensure_ascii=False).encode() + b"\n" for d in documents),
         **arrays,
-        "chunks.faiss": faiss.serialize_index(search).tobytes(),
+        "chunks.faiss": faiss.serialize_index(search_index).tobytes(),
     }
     files = {name: fsync_write(tmp / name, payload[name]) for name in DATA_FILES if name in payload}
     files.update({name: _seal(tmp / name) for name in keyword.save(tmp)})

@@ -6,7 +6,7 @@ same code scores a whole run, a category of questions or one side of a compariso
 
 Relevance comes from the gold labels, never from chunk ids: a passage is relevant when it
 comes from a gold source document (any document when the question names none) and contains
-a gold answer string, both normalised with :func:`normalize`. MRR@10 and nDCG@10 are
+a gold answer string, both normalised with :func:`normalize_answer`. MRR@10 and nDCG@10 are
 computed by ``ir-measures`` (pytrec_eval) over that binary relevance of the retrieved
 passages, so the ideal ranking of nDCG is the relevant passages first.
 """
@@ -54,7 +54,7 @@ class Gold(Protocol):
     sources: list[str]
 
 
-def normalize(text: str) -> str:
+def normalize_answer(text: str) -> str:
     """Case-folded, typographic quotes made straight (:data:`assistant.textnorm.QUOTE_MARKS`),
     white space collapsed."""
     return " ".join(text.translate(_QUOTES).casefold().split())
@@ -64,8 +64,8 @@ def relevant(gold: Gold, passage: Passage) -> bool:
     """Whether ``passage`` comes from a gold source and contains a gold answer string."""
     if gold.sources and passage.citation.doc_id not in gold.sources:
         return False
-    text = normalize(passage.citation.text)
-    return any(normalize(a) in text for a in gold.answers)
+    text = normalize_answer(passage.citation.text)
+    return any(normalize_answer(a) in text for a in gold.answers)
 
 
 def first_hit(gold: Gold, passages: Iterable[Passage]) -> int | None:
@@ -75,7 +75,7 @@ def first_hit(gold: Gold, passages: Iterable[Passage]) -> int | None:
 
 def tokens(text: str) -> list[str]:
     """Words of ``text`` for token-F1, SQuAD style: normalised, no punctuation, no articles."""
-    return [t for t in re.findall(r"\w+", normalize(text)) if t not in _ARTICLES]
+    return [t for t in re.findall(r"\w+", normalize_answer(text)) if t not in _ARTICLES]
 
 
 def token_f1(prediction: str, gold: str) -> float:
@@ -101,10 +101,10 @@ def answer_metrics(gold: Gold, answer: Answer | None) -> dict[str, int | float |
         return {"answer_correct": None, "answer_f1": None, "answered": None, "abstained": int(answer is None)} | none
     if answer is None:
         return {"answer_correct": 0, "answer_f1": 0.0, "answered": 0, "abstained": None} | none
-    text = normalize(answer.citation.text)
+    text = normalize_answer(answer.citation.text)
     phrase = answer.phrase.text if answer.phrase else None
     return {
-        "answer_correct": int(any(normalize(a) in text for a in gold.answers)),
+        "answer_correct": int(any(normalize_answer(a) in text for a in gold.answers)),
         "answer_f1": round(max(token_f1(answer.citation.text, a) for a in gold.answers), 6),
         "phrase_exact": None if phrase is None else int(any(tokens(phrase) == tokens(a) for a in gold.answers)),
         "phrase_f1": None if phrase is None else round(max(token_f1(phrase, a) for a in gold.answers), 6),

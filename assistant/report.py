@@ -182,12 +182,12 @@ def reliability_table(calibration: dict[str, Any]) -> list[str]:
 def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], stamp: dict[str, Any],
                     timing: dict[str, Any], plot_name: str, *, max_failures: int = MAX_FAILURES) -> str:
     """The human-readable report: stamp, metric tables, plot, failures, then timing."""
-    qs, index = stamp["question_set"], stamp["index"]
+    qs, index_stamp = stamp["question_set"], stamp["index"]
     out = [f"# Evaluation of {qs['name']}", "",
            f"- question set: `{qs['name']}` sha256 `{qs['sha256'][:16]}`, {qs['questions']} questions"
            + (f", {len(qs['skipped'])} invalid line(s) skipped" if qs["skipped"] else ""),
-           f"- index: version `{index['version']}`, manifest sha256 `{index['manifest_sha256'][:16]}`, "
-           f"{index['documents']} documents, {index['chunks']} chunks",
+           f"- index: version `{index_stamp['version']}`, manifest sha256 `{index_stamp['manifest_sha256'][:16]}`, "
+           f"{index_stamp['documents']} documents, {index_stamp['chunks']} chunks",
            f"- model: `{stamp['model']}`; reader: `{stamp['reader']['name']}` ({stamp['reader']['fingerprint']}); "
            f"package {stamp['package_version']}; {stamp['metrics_library']}",
            "- settings: " + ", ".join(f"{k}={v}" for k, v in stamp["settings"].items()), "",

@@ -2,7 +2,7 @@
 
 The steps (see :data:`STEPS`) are NFKC, quote marks, dashes, white space and line-break
 hyphenation. :data:`QUOTE_MARKS` is the one table of typographic quote marks: the quote
-checker and :func:`assistant.metrics.normalize` both straighten quotes with it, so the two
+checker and :func:`assistant.metrics.normalize_answer` both straighten quotes with it, so the two
 treat the same characters the same way.
 
 This module imports nothing of the assistant: metrics and quotes import it, never the reverse.

@@ -56,11 +56,11 @@ def sentence_features(assistant: Assistant, questions, vectors):
             rows.append({s.sentence: s.score for s in extractor.score_sentences(r)})
         extractor.weights = unit
         ids = sorted(rows[0])
-        golds = [evaluation.normalize(a) for a in q.answers]
+        golds = [evaluation.normalize_answer(a) for a in q.answers]
         labels = []
         for s in ids:
             doc, span = assistant.index.sentence(s)
-            labels.append(any(g in evaluation.normalize(doc.text[span.start:span.end]) for g in golds))
+            labels.append(any(g in evaluation.normalize_answer(doc.text[span.start:span.end]) for g in golds))
         feats = np.array([[row[s] for row in rows] for s in ids]) if ids else np.zeros((0, 4))
         weights = extractor.term_weights(extractor.keyword.terms(r.question))
         coverage = extractor.coverage(weights, {t for t in weights if t in extractor.keyword.vocabulary})

@@ -171,13 +171,13 @@ def test_metrics_and_quotes_straighten_the_same_quote_marks() -> None:
     assert set(marks) == set(QUOTE_MARKS)
     assert set(QUOTE_MARKS.values()) == {"'", '"'}
     for mark, straight in QUOTE_MARKS.items():
-        assert metrics.normalize(mark) == normalize(mark).text == straight, hex(ord(mark))
+        assert metrics.normalize_answer(mark) == normalize(mark).text == straight, hex(ord(mark))
         assert normalize(mark, frozenset({"quotes"})).text == straight, hex(ord(mark))
         text = f"Kim said {mark}ice  talks{mark} were over"
         expected = f"kim said {straight}ice talks{straight} were over"
-        assert metrics.normalize(text) == normalize(text).text.casefold() == expected
+        assert metrics.normalize_answer(text) == normalize(text).text.casefold() == expected
     for plain in "'\"":  # ASCII quotes stay as they are in both
-        assert metrics.normalize(plain) == normalize(plain).text == plain
+        assert metrics.normalize_answer(plain) == normalize(plain).text == plain
 
 
 def test_normalisation_imports_neither_metrics_nor_quotes() -> None:
