@@ -108,9 +108,10 @@ class Chunk:
 class Citation:
     """A verbatim piece of a document and what is needed to cite it: ``document.text[span.start:span.end] == text``.
 
-    Made only by :meth:`of`, from the document itself, so the text always is the span's;
-    written only by :func:`format_citation`. Its JSON is flat (``doc_id``, ``start``, ``end``,
-    ``text`` beside the citing metadata), as the answers, passages and matches that hold it show it.
+    The library makes it with :meth:`of`, from the document itself, so the text always is the
+    span's; :func:`format_citation` is the one way it is written. Its JSON is flat (``doc_id``,
+    ``start``, ``end``, ``text`` beside the citing metadata) inside the answers, passages and
+    matches that hold it.
     """
 
     doc_id: str
