@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-# Nothing is downloaded at run time: no model hub, no Gradio telemetry.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from assistant.runtime import QUERY_THREADS, configure_process
 
-from pathlib import Path  # noqa: E402
+# Before torch, FAISS and gradio are loaded: nothing downloaded, no telemetry, one OpenMP thread per question.
+configure_process(threads=QUERY_THREADS)
 
 from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402

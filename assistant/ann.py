@@ -24,10 +24,9 @@ EF_512_FROM = 500_000
 HNSW = {"type": "hnsw", "m": 32, "ef_construction": 64, "storage": "sq8"}
 TRAIN_SAMPLE = 100_000  # vectors a quantiser (or the benchmark's IVF centroids) is trained on
 ADD_BATCH = 100_000
-# FAISS searches one question at a time on one OpenMP thread: with two, a search of 10k
-# vectors took 24-32 ms instead of 0.7 ms on a busy two-core machine (threads waiting on each
-# other; bench/README.md). The setting is per calling thread, so builds keep every core.
-_BUILD_THREADS = faiss.omp_get_max_threads()
+# FAISS's OpenMP threads are set once per process, where it starts
+# (``assistant.runtime.configure_process``): one in a process that answers questions, every
+# core in one that builds an index (bench/README.md, "Threads on a shared two-core machine").
 
 
 def search_spec(n: int) -> dict:
@@ -58,8 +57,7 @@ def configure_search_index(search_index: faiss.Index, spec: dict) -> None:
 
 
 def fill(search_index: faiss.Index, vectors: np.ndarray) -> faiss.Index:
-    """Train ``search_index`` if it needs it (on a fixed sample) and add ``vectors`` in order, on every core."""
-    faiss.omp_set_num_threads(_BUILD_THREADS)
+    """Train ``search_index`` if it needs it (on a fixed sample) and add ``vectors`` in order."""
     if not search_index.is_trained:
         rng = np.random.default_rng(0)  # the same sample every build: the same index
         sample = vectors if len(vectors) <= TRAIN_SAMPLE else \
@@ -82,7 +80,6 @@ def make_search_index(spec: dict, vectors: np.ndarray) -> faiss.Index:
 
 
 def _query(vector: np.ndarray) -> np.ndarray:
-    faiss.omp_set_num_threads(1)
     return np.ascontiguousarray(vector.reshape(1, -1), np.float32)
 
 

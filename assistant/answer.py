@@ -15,7 +15,7 @@ signals above (``Calibration.ranker``), the best one is the answer, its phrase i
 and the confidence is the calibrated probability that it is right (``Calibration.confidence``).
 Without one (``--reader none``), the hand-tuned score picks the sentence and a logistic
 function of its semantic and keyword signals and of how much of the question's vocabulary
-occurs in the corpus gives the confidence (``Weights``, fitted by bench/tune_answers.py).
+occurs in the corpus gives the confidence (``Settings.answer_weights``, fitted by bench/tune_answers.py).
 
 The answer is the best sentence, joined with its neighbour in the same paragraph when one of the
 two opens with a word that points back (He, It, This, ...), since then the pair is what
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.authorship import asks_for_author
+from assistant.config import AnswerWeights, Settings
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Retrieval
 from assistant.reader import Reader, Reading
@@ -48,22 +49,6 @@ _POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its
 _WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
 SPAN_FLOOR = -20.0  # the span score of a candidate the reader found no phrase in
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Sentence-scoring and confidence weights (fitted on the development sets)."""
-
-    semantic: float = 0.3
-    keyword: float = 0.5
-    passage: float = 0.2
-    cue: float = 0.1
-    # confidence = sigmoid(bias + c_semantic * semantic + c_keyword * keyword + c_coverage * coverage)
-    bias: float = -18.3
-    c_semantic: float = 23.1
-    c_keyword: float = 9.9
-    c_coverage: float = 7.5
-    abstain_below: float = 0.5
 
 
 def question_type(question: str) -> str | None:
@@ -178,7 +163,7 @@ class TermSets:
 class AnswerExtractor:
     """Picks the answer sentence from a retrieval and decides whether to abstain."""
 
-    def __init__(self, index: Index, weights: Weights | None = None, passages: int = 5,
+    def __init__(self, index: Index, settings: Settings,
                  reader: Reader | None = None, calibration: Calibration | None = None) -> None:
         if (reader is None) != (calibration is None):
             raise ValueError("a reader needs its calibration, and a calibration its reader")
@@ -186,8 +171,8 @@ class AnswerExtractor:
         self.calibration = calibration
         self.index = index
         self.keyword: KeywordIndex = index.keyword
-        self.weights = weights or Weights()
-        self.passages = passages
+        self.weights: AnswerWeights = settings.answer_weights
+        self.passages = settings.answer_passages
         documents = self.index.documents
         self.sentence_terms = TermSets(
             self.keyword.terms(documents[d].text[s:e]) for d, s, e in self.index.sentence_rows.tolist()

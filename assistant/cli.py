@@ -18,6 +18,7 @@ import click
 from assistant import __version__
 from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings
 from assistant.errors import AssistantError
+from assistant.runtime import QUERY_THREADS, configure_process
 from assistant.types import format_citation
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def _open(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="assistant")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Answer questions with verbatim quotes from your documents, each with its exact place.
 
     \b
@@ -90,6 +92,8 @@ def main() -> None:
       assistant quote "Kim's comments have been edited and condensed for clarity."
       assistant eval questions.jsonl --out results.jsonl
     """
+    # Before torch or FAISS is loaded: an index build uses every core, the rest answer one question at a time.
+    configure_process(threads=None if ctx.invoked_subcommand == "index" else QUERY_THREADS)
 
 
 @main.command()
@@ -152,7 +156,7 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
 @main.command()
 @common_options
 @click.argument("question")
-@click.option("--k", default=5, show_default=True, type=click.IntRange(min=1), help="Number of passages.")
+@click.option("--k", default=Settings.k, show_default=True, type=click.IntRange(min=1), help="Number of passages.")
 @click.option("--doc", "doc_ids", multiple=True, help="Only search this document id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_json: bool) -> None:
@@ -197,7 +201,8 @@ def _marked(answer: Any) -> str:
 @main.command("eval")
 @common_options
 @click.argument("questions", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1), help="Passages per question.")
+@click.option("--k", default=Settings.eval_k, show_default=True, type=click.IntRange(min=1),
+              help="Passages per question.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the per-question results here (JSONL; CSV when the name ends in .csv).")
 @click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -367,9 +372,6 @@ def serve(settings: Settings, host: str, port: int, user: str, password: str | N
       assistant serve                              # http://127.0.0.1:7860
       assistant serve --host 0.0.0.0 --password s3cret
     """
-    import os
-
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry
     from assistant.ui import exposure_warning, open_app
     from assistant.ui import serve as run_server
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from assistant.errors import InputError
@@ -10,6 +10,47 @@ from assistant.errors import InputError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_READER = "reader-v1"  # a folder under models/ (see its README.md, the model card)
 RETRIEVERS = ("hybrid", "dense", "keyword")
+
+
+@dataclass(frozen=True)
+class AnswerWeights:
+    """Sentence-scoring and confidence weights of the hand-tuned scorer (``answer.py``),
+    fitted on the development sets by bench/tune_answers.py."""
+
+    semantic: float = 0.3
+    keyword: float = 0.5
+    passage: float = 0.2
+    cue: float = 0.1
+    # confidence = sigmoid(bias + c_semantic * semantic + c_keyword * keyword + c_coverage * coverage)
+    bias: float = -18.3
+    c_semantic: float = 23.1
+    c_keyword: float = 9.9
+    c_coverage: float = 7.5
+    abstain_below: float = 0.5  # without a reader; a reader's threshold is in its calibration.json
+
+
+@dataclass(frozen=True)
+class QuoteSettings:
+    """The quote checker's limits (``quotes.py``).
+
+    ``min_words``: shorter quotes are refused; ``max_chars``: longer ones are refused;
+    ``altered_threshold``: least word similarity for ``altered``; ``max_gap``: most characters
+    between elided parts; ``candidates``: passages retrieved to find regions for alignment;
+    ``max_matches``: altered spans kept.
+    """
+
+    min_words: int = 4
+    max_chars: int = 20000
+    altered_threshold: float = 0.72
+    max_gap: int = 1000
+    candidates: int = 8
+    max_matches: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.altered_threshold <= 1:
+            raise InputError(f"altered_threshold must be in (0, 1], got {self.altered_threshold!r}")
+        for name in ("min_words", "max_gap", "candidates", "max_matches", "max_chars"):
+            _whole(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -26,7 +67,9 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     batch_size: int = 32
-    k: int = 5
+    k: int = 5  # passages shown for a question
+    eval_k: int = 10  # passages per question in an evaluation (hit@10, mrr@10 and ndcg@10 need 10)
+    answer_passages: int = 5  # top passages whose sentences are answer candidates
     max_question_chars: int = 2000
     retriever: str = "hybrid"
     candidates: int = 50
@@ -35,14 +78,15 @@ class Settings:
     w_sentence: float = 0.4
     abstain_below: float | None = None  # None: the answerer's own calibrated threshold
     reader: str = DEFAULT_READER  # a reader folder, a name under models/, or "none" (the hand-tuned scorer)
+    answer_weights: AnswerWeights = field(default_factory=AnswerWeights)  # the hand-tuned scorer's
+    quotes: QuoteSettings = field(default_factory=QuoteSettings)
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
             raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
-        for name in ("chunk_tokens", "batch_size", "k", "max_question_chars", "candidates"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
+        for name in ("chunk_tokens", "batch_size", "k", "eval_k", "answer_passages", "max_question_chars",
+                     "candidates"):
+            _whole(name, getattr(self, name))
         if self.abstain_below is not None and not 0.0 <= self.abstain_below <= 1.0:
             raise InputError(f"abstain_below must be between 0 and 1, got {self.abstain_below!r}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
@@ -65,3 +109,8 @@ class Settings:
         if unknown:
             raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+
+def _whole(name: str, value: object) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")

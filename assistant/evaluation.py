@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant import __version__
+from assistant.config import Settings
 from assistant.errors import InputError
 from assistant.metrics import (
     CUTOFFS,
@@ -41,8 +42,7 @@ if TYPE_CHECKING:
     from assistant.pipeline import Assistant, Response
 
 __all__ = ["CUTOFFS", "EvalRun", "Evaluation", "Problem", "Question", "QuestionSet", "evaluate",
-           "evaluate_file", "first_hit", "latency_summary", "load_question_set", "load_questions", "normalize_answer",
-           "run", "summarize", "summarize_rows"]
+           "evaluate_file", "first_hit", "latency_summary", "load_question_set", "normalize_answer", "summarize_rows"]
 
 Progress = Callable[[int, int], None]
 Ask = Callable[[list["Question"]], Sequence["Response"]]
@@ -160,11 +160,6 @@ def load_question_set(path: str | Path, *, documents: Collection[str] | None = N
     return QuestionSet(path, hashlib.sha256(data).hexdigest(), questions, problems)
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    """The questions of a JSONL or CSV set; raises InputError unless every line is right."""
-    return load_question_set(path).questions
-
-
 def _jsonl_records(text: str) -> list[tuple[int, dict[str, Any] | str]]:
     records: list[tuple[int, dict[str, Any] | str]] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -239,7 +234,7 @@ def _strings(value: Any) -> bool:
 # --- running and scoring ---------------------------------------------------------------------
 
 
-def evaluate(questions: Sequence[Question], ask: Ask, *, k: int = 10, batch: int = 1,
+def evaluate(questions: Sequence[Question], ask: Ask, *, k: int = Settings.eval_k, batch: int = 1,
              on_progress: Progress | None = None) -> Evaluation:
     """Ask every question (``ask`` takes a list and returns one Response each) and score it.
 
@@ -282,29 +277,11 @@ def _row(question: Question, response: Response, k: int, ranked: dict[str, float
     }
 
 
-def summarize(questions: Sequence[Question], ranks: Sequence[int | None]) -> dict[str, Any]:
-    """hit@k and MRR@10 over the answerable questions from first-hit ranks (for quick sweeps)."""
-    answerable = [r for q, r in zip(questions, ranks) if q.answerable]
-    n = len(answerable)
-    summary: dict[str, Any] = {"questions": len(questions), "answerable": n}
-    for cutoff in CUTOFFS:
-        summary[f"hit@{cutoff}"] = round(sum(r is not None and r <= cutoff for r in answerable) / n, 4) if n else None
-    summary["mrr@10"] = round(sum(1 / r for r in answerable if r is not None and r <= 10) / n, 4) if n else None
-    return summary
-
-
-def run(questions: Sequence[Question], ask: Ask, *, k: int = 10, batch: int = 1,
-        on_progress: Progress | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-question rows and the summary of :func:`evaluate`, without the timings."""
-    result = evaluate(questions, ask, k=k, batch=batch, on_progress=on_progress)
-    return result.rows, result.summary
-
-
 # --- the one call of the CLI and the app -----------------------------------------------------
 
 
 def evaluate_file(path: str | Path, assistant: Assistant, out_dir: str | Path | None = None, *,
-                  k: int = 10, on_progress: Progress | None = None, skip_invalid: bool = False) -> EvalRun:
+                  k: int | None = None, on_progress: Progress | None = None, skip_invalid: bool = False) -> EvalRun:
     """Validate a question set (JSONL or CSV), run it through ``assistant`` and score it.
 
     Nothing is asked until the whole file validates (source ids are checked against the
@@ -314,10 +291,12 @@ def evaluate_file(path: str | Path, assistant: Assistant, out_dir: str | Path | 
     ``report.md`` and ``hit_at_k.png``; all but the timing and the report's timing section
     are byte-identical for two runs of the same inputs.
 
+    ``k`` passages are retrieved per question (default: the assistant's ``settings.eval_k``).
     Returns an EvalRun. Raises InputError for an invalid question set or ``k``.
     """
     from assistant.report import write_outputs
 
+    k = assistant.settings.eval_k if k is None else k
     question_set = load_question_set(path, documents=assistant.index.by_id, skip_invalid=skip_invalid)
     stamp = run_stamp(question_set, assistant, k)
     # Load the model and warm caches first, so no question's latency includes loading them.
@@ -342,8 +321,8 @@ def run_stamp(question_set: QuestionSet, assistant: Assistant, k: int) -> dict[s
 
     index = assistant.index
     manifest = json.dumps(index.manifest, sort_keys=True, ensure_ascii=False).encode()
-    settings = {f.name: getattr(assistant.settings, f.name) for f in dataclasses.fields(assistant.settings)
-                if f.name not in ("corpus_dir", "index_dir")}
+    settings = {name: value if isinstance(value, str | int | float | bool | None) else str(value)
+                for name, value in _flat(assistant.settings).items() if name not in ("corpus_dir", "index_dir")}
     return {
         "package_version": __version__,
         "metrics_library": f"ir-measures {ir_measures.__version__}",
@@ -354,6 +333,17 @@ def run_stamp(question_set: QuestionSet, assistant: Assistant, k: int) -> dict[s
         "question_set": {"name": question_set.path.name, "sha256": question_set.sha256,
                          "questions": len(question_set.questions),
                          "skipped": [str(p) for p in question_set.skipped]},
-        "settings": {name: value if isinstance(value, str | int | float | bool | None) else str(value)
-                     for name, value in settings.items()} | {"k": k},
+        "settings": settings | {"k": k},
     }
+
+
+def _flat(settings: object, prefix: str = "") -> dict[str, Any]:
+    """A settings dataclass as one level of names, those of nested ones dotted (``quotes.min_words``)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            out |= _flat(value, f"{prefix}{f.name}.")
+        else:
+            out[prefix + f.name] = value
+    return out

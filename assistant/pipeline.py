@@ -51,7 +51,7 @@ class Assistant:
         folder = reader_folder(settings.reader)
         self.reader = load_reader(folder) if folder else None
         self.extractor = AnswerExtractor(
-            index, reader=self.reader,
+            index, settings, reader=self.reader,
             calibration=Calibration.load(folder / "calibration.json") if folder else None)
         self._quote_checker: QuoteChecker | None = None
 

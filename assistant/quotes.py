@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.alignment import Part, best_region, word_diff, word_spans
+from assistant.config import QuoteSettings
 from assistant.embedding import Encoder
 from assistant.errors import InputError
 from assistant.retrieval import Retriever
@@ -63,31 +64,21 @@ class _Aligned:
 
 
 class QuoteChecker:
-    """Checks quotes against every document of a loaded index.
+    """Checks quotes against every document of a loaded index, within ``limits`` (by default
+    the retriever's ``Settings.quotes``; see ``QuoteSettings`` for each one)."""
 
-    ``min_words``: shorter quotes are refused; ``altered_threshold``: least word similarity
-    for ``altered``; ``max_gap``: most characters between elided parts; ``candidates``:
-    passages retrieved to find regions for alignment; ``max_matches``: altered spans kept.
-    """
-
-    def __init__(self, index: Index, encoder: Encoder, retriever: Retriever, *, min_words: int = 4,
-                 altered_threshold: float = 0.72, max_gap: int = 1000, candidates: int = 8,
-                 max_matches: int = 5, max_chars: int = 20000) -> None:
-        if not 0 < altered_threshold <= 1:
-            raise InputError(f"altered_threshold must be in (0, 1], got {altered_threshold!r}")
-        for name, value in (("min_words", min_words), ("max_gap", max_gap), ("candidates", candidates),
-                            ("max_matches", max_matches), ("max_chars", max_chars)):
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
+    def __init__(self, index: Index, encoder: Encoder, retriever: Retriever,
+                 limits: QuoteSettings | None = None) -> None:
+        limits = limits or retriever.settings.quotes
         self.index = index
         self.encoder = encoder
         self.retriever = retriever
-        self.min_words = min_words
-        self.altered_threshold = altered_threshold
-        self.max_gap = max_gap
-        self.candidates = candidates
-        self.max_matches = max_matches
-        self.max_chars = max_chars
+        self.min_words = limits.min_words
+        self.altered_threshold = limits.altered_threshold
+        self.max_gap = limits.max_gap
+        self.candidates = limits.candidates
+        self.max_matches = limits.max_matches
+        self.max_chars = limits.max_chars
         self._normalized: list[Normalized] | None = None
 
     @property

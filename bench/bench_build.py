@@ -33,6 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.store import build_index, load_index  # noqa: E402
@@ -78,7 +82,6 @@ def timed_build(settings: Settings, encoder: SentenceTransformerEncoder, **kwarg
 def raw_embedding(encoder: SentenceTransformerEncoder, texts: list[str]) -> float:
     """Seconds for the bare model to embed ``texts`` in one call."""
     model = encoder.model
-    encoder._set_threads(None, __import__("torch"))  # the same threads as a build uses
     started = time.perf_counter()
     model.encode(texts, batch_size=encoder.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                  show_progress_bar=False)

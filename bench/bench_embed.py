@@ -24,6 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 QUESTIONS = ROOT / "eval" / "squad-sample" / "questions.jsonl"
 RESULTS = ROOT / "bench" / "results"
 

@@ -22,6 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import QUERY_THREADS, configure_process  # noqa: E402
+
+configure_process(threads=QUERY_THREADS)  # before torch and FAISS are loaded: as `assistant eval` answers
+
 from assistant import evaluation  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
@@ -40,7 +44,7 @@ def run(index_dir: Path, questions: int = 500, batch: int = 32) -> dict:
         started = time.perf_counter()
         one = evaluation.evaluate_file(subset, assistant, k=10)
         one_s = time.perf_counter() - started
-        items = evaluation.load_questions(subset)
+        items = evaluation.load_question_set(subset).questions
         started = time.perf_counter()
         batched = evaluation.evaluate(items, lambda group: assistant.ask_many([q.question for q in group], k=10),
                                       k=10, batch=batch)

@@ -26,6 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 SQUAD = ROOT / "eval" / "squad-sample"
 RESULTS = ROOT / "bench" / "results"
 
@@ -57,6 +61,7 @@ def per_chunk(index_dir: Path) -> dict:
     import faiss
 
     from assistant.answer import AnswerExtractor
+    from assistant.config import Settings
     from assistant.keyword import KeywordIndex
     from assistant.store import load_index
 
@@ -73,7 +78,7 @@ def per_chunk(index_dir: Path) -> dict:
     # the Snowball stemmer's cache (at most 10,000 words, per thread) is a fixed cost, not per chunk
     sentences = [index.documents[d].text[s:e] for d, s, e in index.sentence_rows.tolist()]
     _, stemmer_cache = allocated(lambda: all(KeywordIndex.terms(t) is not None for t in sentences))
-    _, terms = allocated(lambda: AnswerExtractor(index))
+    _, terms = allocated(lambda: AnswerExtractor(index, Settings()))
     n = len(index)
     parts = {
         "chunk_vectors": index.chunk_vectors.nbytes,

@@ -27,6 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import QUERY_THREADS, configure_process  # noqa: E402
+
+configure_process(threads=QUERY_THREADS)  # before torch and FAISS are loaded: as `assistant eval` answers
+
 from assistant import evaluation  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
@@ -110,7 +114,7 @@ def run(squad_index: Path | None = None, repeats: int = 2, limit: int = 200) -> 
                                       ("squad-sample", squad, EVAL / "squad-sample" / "questions.jsonl")):
             assistant = Assistant.open(settings, encoder)
             results["reader"] = assistant.reader_stamp["name"]
-            questions = [q.question for q in evaluation.load_questions(qfile)][:limit]
+            questions = [q.question for q in evaluation.load_question_set(qfile).questions][:limit]
             results[name] = {"chunks": len(assistant.index), **measure(assistant, questions, repeats),
                              **stages(assistant, questions)}
             if name == "squad-sample":

@@ -38,6 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.quotes import QuoteChecker  # noqa: E402

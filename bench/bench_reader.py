@@ -26,6 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import QUERY_THREADS, configure_process  # noqa: E402
+
+configure_process(threads=QUERY_THREADS)  # before torch and FAISS are loaded: as `assistant eval` answers
+
 from assistant import evaluation  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
@@ -68,7 +72,7 @@ def run(squad_index: Path | None = None, limit: int = 300) -> dict:
         settings = Settings(corpus_dir=EVAL / "squad-sample" / "corpus", index_dir=squad_index or Path(tmp) / "squad")
         if current_version(settings.index_dir) is None:
             build_index(settings, encoder, progress=True)
-        questions = evaluation.load_questions(EVAL / "squad-sample" / "questions.jsonl")
+        questions = evaluation.load_question_set(EVAL / "squad-sample" / "questions.jsonl").questions
         # answerable and unanswerable in the set's proportions (every third question is unanswerable)
         step = max(1, len(questions) // limit)
         sample = questions[::step][:limit]

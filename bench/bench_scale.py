@@ -27,11 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
+import faiss  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.ann import configure_search_index, fill, make_search_index, search_spec  # noqa: E402

@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 import bench_build  # noqa: E402
 import bench_embed  # noqa: E402
 import bench_eval  # noqa: E402

@@ -5,7 +5,7 @@
 Signals are computed once per question; weights are then searched over the cached signals.
 Prints hit@1/hit@5/MRR for BM25 alone, dense alone and the best fused weights, the answer
 sentence accuracy for the best sentence weights, and abstention figures per threshold.
-The chosen defaults live in Settings and answer.Weights.
+The chosen defaults live in Settings (assistant/config.py), the sentence weights in Settings.answer_weights.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before torch and FAISS are loaded
+
 from assistant import evaluation  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.pipeline import Assistant  # noqa: E402
+from assistant.pipeline import Assistant, Response  # noqa: E402
 
 
 def retrieval_table(assistant: Assistant, questions, vectors) -> list[tuple[str, float, float, float]]:
@@ -35,9 +39,10 @@ def retrieval_table(assistant: Assistant, questions, vectors) -> list[tuple[str,
     rows = []
     for mode, a, b, c in configs:
         assistant.retriever.settings = base.with_(retriever=mode, w_keyword=a, w_dense=b, w_sentence=c)
-        ranks = [evaluation.first_hit(q, [h.passage for h in assistant.retriever.rank(f, 10)])
-                 for q, f in zip(questions, found)]
-        s = evaluation.summarize(questions, ranks)
+        responses = [Response(q.question, [h.passage for h in assistant.retriever.rank(f, base.eval_k)])
+                     for q, f in zip(questions, found)]
+        s = evaluation.evaluate(questions, lambda group, r=responses: r, k=base.eval_k,
+                                batch=len(questions)).summary
         rows.append((f"{mode} kw={a} dense={b} sent={c}", s["hit@1"], s["hit@5"], s["mrr@10"]))
     assistant.retriever.settings = base
     return rows
@@ -76,7 +81,7 @@ def main() -> None:
     parser.add_argument("--skip-retrieval", action="store_true", help="Only tune the answer sentence.")
     args = parser.parse_args()
     assistant = Assistant.open(Settings(corpus_dir=args.corpus, index_dir=args.index))
-    questions = evaluation.load_questions(args.questions)
+    questions = evaluation.load_question_set(args.questions).questions
     vectors = assistant.encoder.encode([q.question for q in questions])
     answerable = [(q, v) for q, v in zip(questions, vectors) if q.answerable]
 

@@ -1,16 +1,28 @@
-"""Shared fixtures: a deterministic fake encoder for fast tests, the real model once per session."""
+"""Shared fixtures: a deterministic fake encoder for fast tests, the real model once per session,
+the indexes built with it once per session, and the served app of the UI tests (test_ui.py,
+test_browser.py) once per session."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pytest
+from assistant.runtime import QUERY_THREADS, configure_process
 
-from assistant.config import Settings
+# As the entry points do, before torch, FAISS, gradio or huggingface_hub is loaded: nothing is
+# downloaded, and OpenMP threads wait passively, one per process as where questions are answered
+# (most of the suite's work; a FAISS search of one question takes about three times as long on
+# two). The CLI commands run in this process (CliRunner) then change nothing.
+configure_process(threads=QUERY_THREADS)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -19,6 +31,7 @@ SEED_QUESTIONS = EVAL / "seed" / "questions.jsonl"
 SEED_QUOTES = EVAL / "seed" / "quotes.jsonl"
 SQUAD = EVAL / "squad-sample"
 SELQA = EVAL / "selqa-dev"
+HOSTILE = "hostile/almanac"  # a document of the app's corpus full of markup, LaTeX and script
 
 
 REAL_MODEL_FIXTURES = {"real_encoder", "real_reader"}
@@ -174,3 +187,52 @@ def squad_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Setti
     settings = Settings(corpus_dir=SQUAD / "corpus", index_dir=tmp_path_factory.mktemp("squad") / "index")
     build_index(settings, real_encoder)
     return settings
+
+
+# --- the app of the UI tests -------------------------------------------------------------------
+
+
+def dev_questions() -> dict[str, dict]:
+    """The seed development question set by id."""
+    return {q["id"]: q for q in map(json.loads, SEED_QUESTIONS.read_text(encoding="utf-8").splitlines())}
+
+
+def write_question_set(path: Path, ids: tuple[str, ...]) -> Path:
+    """A small JSONL question set of development questions."""
+    questions = dev_questions()
+    path.write_text("".join(json.dumps(questions[q]) + "\n" for q in ids), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ui_settings(tmp_path_factory: pytest.TempPathFactory, seed_index: Settings, real_encoder) -> Settings:
+    """The seed corpus plus the hostile documents of tests/data/hostile (under ``hostile/``): the
+    session's seed index is copied and updated, so only the hostile documents are embedded."""
+    from assistant.store import build_index
+
+    root = tmp_path_factory.mktemp("app")
+    shutil.copytree(seed_index.corpus_dir, root / "corpus")
+    shutil.copytree(DATA / "hostile", root / "corpus" / "hostile")
+    shutil.copytree(seed_index.index_dir, root / "index")
+    settings = seed_index.with_(corpus_dir=root / "corpus", index_dir=root / "index")
+    report = build_index(settings, real_encoder)
+    assert sorted(report.added) == [HOSTILE, "hostile/signals"]
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(ui_settings: Settings, real_encoder):
+    """The app's Assistant (test_retrieval.py has its own fixture of this name)."""
+    from assistant.pipeline import Assistant
+
+    return Assistant.open(ui_settings, encoder=real_encoder)
+
+
+@pytest.fixture(scope="session")
+def server(assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of the app, served on a free 127.0.0.1 port until the session ends."""
+    from assistant.ui import build_demo, create_app, running
+
+    demo = build_demo(assistant, results_dir=tmp_path_factory.mktemp("results"))
+    with running(create_app(demo, assistant)) as srv:
+        yield srv.url

@@ -1,8 +1,9 @@
 """The app in a real headless Chromium (Debian's, driven by Playwright).
 
-One server and one browser for the module; each test gets a fresh browser context in which
-every request that would leave 127.0.0.1 is blocked and recorded, and every dialog is
-recorded, so each test also proves that nothing phoned home and no alert() fired.
+One server for the session (tests/conftest.py, shared with test_ui.py) and one browser for the
+module; each test gets a fresh browser context in which every request that would leave
+127.0.0.1 is blocked and recorded, and every dialog is recorded, so each test also proves that
+nothing phoned home and no alert() fired.
 Elements are found by role, label or elem_id, and waits use Playwright's polling ``expect``.
 Screenshots of each tab at desktop and phone width go to test-output/screenshots/.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from ui_support import HOSTILE, REPO, assistant, dev_questions, server, ui_settings, write_question_set  # noqa: F401
+from conftest import HOSTILE, REPO, dev_questions, write_question_set
 
 from assistant.pipeline import Assistant
 from assistant.ui.render import source_link

@@ -1,3 +1,7 @@
+"""The command line, run in this process with click's CliRunner: the model is loaded once per
+process (``embedding.load_model``), so every command shares the session's; the seed index is the
+session's. A subprocess test checks the real entry point (``python -m assistant``)."""
+
 from __future__ import annotations
 
 import json
@@ -43,15 +47,17 @@ def test_ask_errors_exit_2(seed_index: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-def test_index_check_and_update(tmp_path: Path, real_encoder) -> None:
+def test_index_check_and_update(tmp_path: Path, seed_index: Settings) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "corpus", corpus)
     dirs = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
     result = _run("index", "--check", *dirs)
     assert result.exit_code == 1 and "new" in result.stdout
+    shutil.copytree(seed_index.index_dir, tmp_path / "index")  # the session's index of this corpus
     result = _run("index", "--json", *dirs)
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["chunks"] > 0
+    report = json.loads(result.stdout)
+    assert report["chunks"] > 0 and report["chunks_embedded"] == 0 and report["added"] == []
     assert _run("index", "--check", *dirs).exit_code == 0
     (corpus / "004_839b94e0d721e6c8.txt").unlink()
     result = _run("index", "--check", "--json", *dirs)
@@ -66,12 +72,16 @@ def test_index_check_and_update(tmp_path: Path, real_encoder) -> None:
 
 
 def test_eval_json_and_out(seed_index: Settings, tmp_path: Path) -> None:
+    sample = SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()[::5]  # the whole set: test_answer.py
+    questions = tmp_path / "sample.jsonl"
+    questions.write_text("\n".join(sample) + "\n", encoding="utf-8")
     out = tmp_path / "results.jsonl"
-    result = _run("eval", str(SEED_QUESTIONS), "--out", str(out), "--json",
+    result = _run("eval", str(questions), "--out", str(out), "--json",
                   *_dirs(seed_index))
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert {"questions", "hit@1", "hit@3", "hit@5", "hit@10", "mrr@10"} <= set(summary)
+    assert summary["questions"] == len(sample) and summary["answerable"] and summary["unanswerable"]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == summary["questions"]
     assert {"id", "question", "passages"} <= set(lines[0])

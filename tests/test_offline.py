@@ -2,8 +2,9 @@
 
 The work runs in a fresh interpreter in which every socket connection and name lookup that is
 not for this machine is refused and recorded before anything else is imported, and without the
-HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE variables that the Makefile and app.py set, so the test
-proves the code itself asks for nothing (and not only that those variables are respected).
+HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE variables that the Makefile and the entry points set
+(``assistant.runtime.configure_process``), which importing the library does not set either, so
+the test proves the code itself asks for nothing (and not only that those variables are respected).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import DATA, REPO
 
@@ -64,6 +67,7 @@ socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, c
 
 WORK = r'''
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -79,10 +83,13 @@ server.close()
 guard_works = attempts == ["lookup '198.51.100.7'"] or attempts == ["connect ('198.51.100.7', 80)"]
 attempts.clear()
 
+before = dict(os.environ)
 from assistant.config import Settings
 from assistant.embedding import SentenceTransformerEncoder
 from assistant.pipeline import Assistant
 from assistant.store import build_index
+# Importing the library sets nothing: the offline flags and thread policy are the entry points' job.
+env_changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
 
 root = Path(sys.argv[1])
 settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
@@ -91,12 +98,13 @@ report = build_index(settings, encoder)
 assistant = Assistant.open(settings, encoder)  # with the shipped reader, loaded here
 response = assistant.ask("How many ships did the lighthouse keeper count?")
 check = assistant.check_quote("The Perito Moreno glacier advances about two metres per day.")
-print(json.dumps({"guard_works": guard_works, "attempts": attempts, "added": report.added,
+print(json.dumps({"guard_works": guard_works, "env_changed": env_changed, "attempts": attempts, "added": report.added,
                   "top": response.passages[0].citation.doc_id, "verdict": check.verdict,
                   "reader": assistant.reader_stamp["name"]}))
 '''
 
 
+@pytest.mark.slow  # the real model and the reader, loaded in a subprocess
 def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path) -> None:
     shutil.copytree(DATA / "mini", tmp_path / "corpus")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
@@ -105,7 +113,32 @@ def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["guard_works"], "the socket guard did not catch a remote connection"
+    assert result["env_changed"] == [], f"importing the library changed the environment: {result['env_changed']}"
     assert result["attempts"] == [], f"network use: {result['attempts']}"
     assert sorted(result["added"]) == ["notes", "page", "repeat"]
     assert result["top"] == "repeat" and result["verdict"] == "verbatim"
     assert result["reader"] == "reader-v1"  # the trained reader was loaded and used under the guard
+
+
+SETUP = r'''
+import json
+import os
+from assistant.runtime import configure_process
+
+configure_process(threads=1)
+configure_process(threads=None)  # a later call changes nothing: the entry point decided
+print(json.dumps({k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_WAIT_POLICY",
+                                                 "OMP_NUM_THREADS", "GRADIO_ANALYTICS_ENABLED")}))
+'''
+
+
+def test_configure_process_sets_offline_and_threads_once_keeping_the_users_values() -> None:
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GRADIO_ANALYTICS_ENABLED")
+    clean = {k: v for k, v in os.environ.items() if k not in keys}
+    done = subprocess.run([sys.executable, "-c", SETUP], cwd=REPO, env=clean, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE",
+                                       "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    mine = clean | {"HF_HUB_OFFLINE": "0", "OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", SETUP], cwd=REPO, env=mine, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_WAIT_POLICY": "ACTIVE",
+                                       "OMP_NUM_THREADS": "2", "GRADIO_ANALYTICS_ENABLED": "False"}

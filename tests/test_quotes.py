@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from assistant.cli import main
 from assistant import metrics
 from assistant.alignment import Part, Step, word_diff, word_spans
-from assistant.config import Settings
+from assistant.config import QuoteSettings, Settings
 from assistant.errors import InputError
 from assistant.pipeline import Assistant
 from assistant.quotes import QuoteCheck, QuoteChecker, needed_normalizations, normalize
@@ -257,7 +257,7 @@ def test_elision_parts_must_be_in_order_and_close(fake_checker: QuoteChecker) ->
     assert out_of_order.verdict != "verbatim"
     quote = "The valley was settled by farmers ... planted barley, rye and later potatoes"
     assert fake_checker.check(quote).verdict == "verbatim"
-    strict = QuoteChecker(fake_checker.index, fake_checker.encoder, fake_checker.retriever, max_gap=20)
+    strict = QuoteChecker(fake_checker.index, fake_checker.encoder, fake_checker.retriever, QuoteSettings(max_gap=20))
     assert strict.check(quote).verdict != "verbatim"
 
 
@@ -287,10 +287,11 @@ def test_bad_input_is_refused(fake_checker: QuoteChecker) -> None:
     with pytest.raises(InputError, match="must be text"):
         fake_checker.check(None)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="at most"):
-        QuoteChecker(fake_checker.index, fake_checker.encoder, fake_checker.retriever, max_chars=50).check(
+        QuoteChecker(fake_checker.index, fake_checker.encoder, fake_checker.retriever,
+                     QuoteSettings(max_chars=50)).check(
             "The lighthouse keeper counted forty-two ships in the harbour and more.")
     with pytest.raises(InputError, match="altered_threshold"):
-        QuoteChecker(fake_checker.index, fake_checker.encoder, fake_checker.retriever, altered_threshold=0)
+        QuoteSettings(altered_threshold=0)
 
 
 def test_json_round_trip_has_the_issue_shape(fake_checker: QuoteChecker) -> None:

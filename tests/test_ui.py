@@ -1,7 +1,7 @@
 """The app through its edges: gradio_client against a launched demo, HTTP against the source view.
 
-One server per module on a free 127.0.0.1 port, over the seed corpus plus the hostile documents
-of tests/data/hostile, indexed with the real model.
+One server for the session (tests/conftest.py) on a free 127.0.0.1 port, over the seed corpus
+plus the hostile documents of tests/data/hostile, indexed with the real model.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from ui_support import HOSTILE, REPO, assistant, dev_questions, server, ui_settings, write_question_set  # noqa: F401
+from conftest import HOSTILE, REPO, dev_questions, write_question_set
 
 from assistant.pipeline import Assistant
 from assistant.types import Citation, Span, format_citation

@@ -40,6 +40,10 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before FAISS, torch and transformers are loaded
+
 from assistant import evaluation  # noqa: E402
 from assistant.answer import _WHY, AnswerExtractor, Calibration  # noqa: E402
 from assistant.config import Settings  # noqa: E402
@@ -68,8 +72,8 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
     assistant = Assistant.open(settings, encoder)
     provisional = Calibration(candidates, {"bias": 0.0} | {f: float(f == "reader") for f in FEATURES},
                               {"bias": 0.0} | {f: float(f == "score") for f in Calibration.CONFIDENCE})
-    extractor = AnswerExtractor(assistant.index, reader=reader, calibration=provisional)
-    questions = evaluation.load_questions(REPO / questions_path)
+    extractor = AnswerExtractor(assistant.index, settings, reader=reader, calibration=provisional)
+    questions = evaluation.load_question_set(REPO / questions_path).questions
     vectors = encoder.encode([q.question for q in questions])
     out = []
     for q, vector in tqdm(list(zip(questions, vectors)), desc=f"reading {name}", unit="q"):

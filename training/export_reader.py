@@ -26,6 +26,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before transformers is loaded: nothing is downloaded
+
 from assistant.reader import Reader  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
 from training.train_reader import window  # noqa: E402

@@ -48,6 +48,10 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assistant.runtime import configure_process  # noqa: E402
+
+configure_process()  # before transformers is loaded: nothing is downloaded
+
 from assistant.chunking import SentenceSplitter  # noqa: E402
 from assistant.reader import Reader, best_span, pair_text  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402

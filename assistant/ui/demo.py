@@ -31,6 +31,7 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
     current = handlers.live.current()
     documents = [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in current.index.documents]
     default_k = min(current.settings.k, MAX_PASSAGES)
+    default_eval_k = min(current.settings.eval_k, MAX_PASSAGES)
 
     with gr.Blocks(title="Ask the sources", analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
@@ -90,7 +91,7 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                 with gr.Row():
                     question_set = gr.File(label="Question set (JSONL or CSV)", elem_id="eval-file",
                                            file_types=[".jsonl", ".csv", ".json"], type="filepath")
-                    eval_k = gr.Slider(1, MAX_PASSAGES, value=10, step=1, label="Passages per question (k)",
+                    eval_k = gr.Slider(1, MAX_PASSAGES, value=default_eval_k, step=1, label="Passages per question (k)",
                                        elem_id="eval-k")
                 run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
                 summary = gr.HTML(elem_id="eval-summary", js_on_load=None)
