@@ -9,13 +9,22 @@ new topic and is searched as typed.
 A question is taken as a follow-up when it begins with a continuation word ("and", "what
 about", ...) or leans on a pronoun ("it", "they", "that", ...) while naming nothing itself
 (no capitalised word after the first and at most three content words of its own).
+
+A follow-up that leans on a pronoun ("Where was he based?") also gets what the previous
+*answer* was about, its *subject*: the names (runs of capitalised words: people,
+organisations, places) in the reader's answer phrase, else in the answer sentence, then the
+document's author names that the sentence mentions, written out in full; a name's last two
+words, SUBJECT_WORDS words at most. "Who was interviewed about his fellowship in Seoul?",
+answered with "Dr. Diego Salama ... speaks with Dr. Michal Natorski ..." (phrase "Dr. Michal
+Natorski"), makes "Where was he based?" search "interviewed fellowship Seoul Michal Natorski
+Diego Salama: Where was he based?". No model is involved and nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _WORD = re.compile(r"[\w'’-]+")
 _CONTINUATION = re.compile(
@@ -36,6 +45,11 @@ _STOP = frozenset(
     """.split()
 )
 TOPIC_WORDS = 8
+SUBJECT_WORDS = 4
+_CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
+_NAME_RUN = re.compile(rf"{_CAPITALISED}(?:\s+(?:(?:of|for|and|the|de|van|von|al)\s+)*{_CAPITALISED})*")
+_TITLES = frozenset("dr mr mrs ms prof sir dame".split())
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;“\"]\s+)$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Turn:
     query: str
     topic: str
     follow_up: bool = False
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,21 +97,89 @@ def is_follow_up(question: str) -> bool:
     return not names and len(content_words(question)) <= 3
 
 
+def _has_pronoun(question: str) -> bool:
+    return any(w.lower() in _PRONOUNS for w in _WORD.findall(question))
+
+
+def _trimmed(name: str) -> str:
+    """``name`` without leading or trailing stop words and titles ("The", "Dr.")."""
+    words = name.split()
+    while words and (words[0].lower().strip(".") in _STOP | _TITLES):
+        words.pop(0)
+    while words and (words[-1].lower().strip(".") in _STOP | _TITLES):
+        words.pop()
+    return re.sub(r"['’]s$", "", " ".join(words).strip("."))
+
+
+def names_in(text: str, known: Sequence[str] = ()) -> list[str]:
+    """The names in ``text``: runs of capitalised words, in order, without repeats.
+
+    A lone capitalised word that opens a sentence ("However", "Kim") counts only as part of a
+    ``known`` name, which is then written out in full ("Sangjin Kim").
+    """
+    names: list[str] = []
+    for match in _NAME_RUN.finditer(text):
+        name = _trimmed(match.group())
+        opens = _SENTENCE_START.search(text[: match.start()]) is not None
+        if opens and " " not in name:
+            name = next((k for k in known if name and name in k.split()), "")
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def author_names(author: str | None) -> list[str]:
+    """The people named in a metadata author field ("Dr. A B (interviewer); C D")."""
+    return [_trimmed(re.sub(r"\(.*?\)", "", part)) for part in re.split(r";|,| and ", author or "") if part.strip()]
+
+
+def subject_of(sentence: str, phrase: str | None = None, author: str | None = None, *, topic: str = "") -> str:
+    """What an answer is about: the names in its ``phrase`` (else in its ``sentence``) and the
+    document's ``author`` names the sentence mentions, in full, leaving out words already in
+    ``topic``; at most SUBJECT_WORDS words."""
+    known = author_names(author)
+    mentioned = [k for k in known if any(w in sentence for w in k.split())]
+    seen = {w.lower() for w in _WORD.findall(topic)}
+    words: list[str] = []
+    names = names_in(sentence, known)
+    in_phrase = [n for n in names if phrase and (n in phrase or phrase in n)]
+    for name in (in_phrase or names) + mentioned:
+        fresh = [w for w in name.split()[-2:] if w.lower() not in seen]  # a name's last words: "Lee Jae-myung"
+        if not fresh or len(words) + len(fresh) > SUBJECT_WORDS:
+            continue
+        words += fresh
+        seen |= {w.lower() for w in fresh}
+    return " ".join(words)
+
+
 def build_query(question: str, history: Sequence[Turn] = ()) -> Query:
     """The retrieval query for ``question`` after the turns in ``history`` (oldest first).
 
     A self-contained question is returned unchanged and becomes the topic; a follow-up is
-    prefixed with the topic of the conversation, which it keeps for the next turn.
+    prefixed with the topic of the conversation, which it keeps for the next turn, and, when
+    it leans on a pronoun, with the subject of the previous answer.
     """
     text = " ".join(question.split())
     topic = history[-1].topic if history else ""
     if topic and is_follow_up(text):
         rest = _CONTINUATION.sub("", text, count=1) or text
-        return Query(f"{topic}: {rest}", topic, True)
+        subject = history[-1].subject if _has_pronoun(rest) else ""
+        return Query(f"{' '.join(filter(None, (topic, subject)))}: {rest}", topic, True)
     return Query(text, topic_of(text) or topic, False)
 
 
 def next_turn(question: str, history: Sequence[Turn] = ()) -> Turn:
-    """The Turn that ``question`` makes after ``history``: its query and the topic it carries."""
+    """The Turn that ``question`` makes after ``history``: its query and the topic it carries.
+
+    The subject of the previous answer is carried until ``answered`` gives the turn its own.
+    """
     query = build_query(question, history)
-    return Turn(question=question, query=query.text, topic=query.topic, follow_up=query.follow_up)
+    subject = history[-1].subject if history and query.follow_up else ""
+    return Turn(question=question, query=query.text, topic=query.topic, follow_up=query.follow_up,
+                subject=subject)
+
+
+def answered(turn: Turn, sentence: str, phrase: str | None = None, author: str | None = None) -> Turn:
+    """``turn`` with the subject of its answer (``sentence``, ``phrase``, the document's ``author``)."""
+    subject = subject_of(sentence, phrase, author, topic=turn.topic)
+    return replace(turn, subject=subject or turn.subject)

@@ -21,7 +21,7 @@ from assistant.errors import CorpusError
 from assistant.types import Document, Metadata
 
 SIDECAR_SUFFIX = ".meta.json"
-METADATA_KEYS = ("title", "author", "publisher", "date", "url")
+METADATA_KEYS = ("title", "author", "publisher", "date", "url", "note")
 
 
 class UnreadableFile(Exception):

@@ -117,6 +117,18 @@ class EvalRun:
 # --- reading question sets -------------------------------------------------------------------
 
 
+def _decoded(data: bytes, name: str) -> str:
+    """``data`` as UTF-8 text, or an InputError that says, by file name, why it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if b"\0" in data:
+            raise InputError(f"“{name}” is not a text file: a question set is JSONL or CSV text") from exc
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"“{name}” is not UTF-8 text (line {line} holds a character in another encoding): "
+                         "save it as UTF-8 and try again") from exc
+
+
 def load_question_set(path: str | Path, *, documents: Collection[str] | None = None,
                       skip_invalid: bool = False) -> QuestionSet:
     """Read and validate a JSONL or CSV question set (CSV when the name ends in ``.csv``).
@@ -130,9 +142,9 @@ def load_question_set(path: str | Path, *, documents: Collection[str] | None = N
     path = Path(path)
     try:
         data = path.read_bytes()
-        text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read question set {path}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"cannot open the question set {path}: {exc.strerror or exc}") from exc
+    text = _decoded(data, path.name)
     records = _csv_records(text, path) if path.suffix.lower() == ".csv" else _jsonl_records(text)
     questions: list[Question] = []
     problems: list[Problem] = []

@@ -35,13 +35,14 @@ class Metadata:
     publisher: str | None = None
     date: str | None = None
     url: str | None = None
+    note: str | None = None  # for readers: e.g. how the text differs from what it should say
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metadata:
-        return cls(**{k: data.get(k) for k in ("title", "author", "publisher", "date", "url")})
+        return cls(**{k: data.get(k) for k in ("title", "author", "publisher", "date", "url", "note")})
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ def test_unanswerable_question_shows_the_abstention_message(page) -> None:
     expect(card.locator("mark.qa-answer")).to_have_count(0)
     weak = card.locator("details.qa-others")
     expect(weak.locator("summary")).to_contain_text("Weak matches")
-    expect(weak.locator("li.qa-other").first).to_be_visible()  # open: shown, not hidden
+    expect(weak.locator("li.qa-other").first).to_be_hidden()  # collapsed: the verdict comes first
+    weak.locator("summary").click()
+    expect(weak.locator("li.qa-other").first).to_be_visible()
     expect(page.get_by_label("Citation of the latest answer")).to_have_value("")
 
 

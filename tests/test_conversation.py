@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.conversation import Turn, build_query, content_words, is_follow_up, next_turn, topic_of
+from assistant.conversation import (
+    Turn,
+    answered,
+    author_names,
+    build_query,
+    content_words,
+    is_follow_up,
+    names_in,
+    next_turn,
+    subject_of,
+    topic_of,
+)
 
 
 @pytest.mark.parametrize("question", [
@@ -58,3 +69,69 @@ def test_follow_up_without_history_is_searched_as_typed() -> None:
 def test_white_space_is_collapsed() -> None:
     query = build_query("  and   when was it\nadopted? ", [Turn("q", "q", "Korean AI strategy")])
     assert query.text == "Korean AI strategy: when was it adopted?" and query.follow_up
+
+
+# --- what the previous answer was about (issue 13) ----------------------------------------------
+
+INTERVIEW_AUTHORS = "Dr. Diego Salama (interviewer); Dr. Michal Natorski (interviewee)"
+
+
+def test_names_are_runs_of_capitalised_words() -> None:
+    sentence = ("In March, North Korea’s state-run Korean Central News Agency (KCNA) reported that the "
+                "country’s leader, Kim Jong Un had overseen tests.")
+    assert names_in(sentence) == ["North Korea", "Korean Central News Agency", "KCNA", "Kim Jong Un"]
+    assert names_in("However, I was based at the Dutch Embassy in Seoul.") == ["Dutch Embassy", "Seoul"]
+    # a lone word opening a sentence is a name only when the document's metadata knows it
+    assert names_in("Kim told PassBlue.") == ["PassBlue"]
+    assert names_in("Kim told PassBlue.", ["Sangjin Kim"]) == ["Sangjin Kim", "PassBlue"]
+    assert author_names(INTERVIEW_AUTHORS) == ["Diego Salama", "Michal Natorski"]
+
+
+def test_the_subject_is_the_answer_phrase_s_names_first() -> None:
+    sentence = ("Dr. Diego Salama, Head of Partnerships and Communications at UNU-MERIT, speaks with "
+                "Dr. Michal Natorski, Assistant Professor, about his recent fellowship.")
+    assert subject_of(sentence, "Dr. Michal Natorski", INTERVIEW_AUTHORS).split()[:2] == ["Michal", "Natorski"]
+    assert subject_of(sentence, None, None).startswith("Diego Salama")  # no phrase: the sentence's names
+    # words the topic already carries are not repeated
+    assert subject_of("The Korean AI Strategy was adopted in 2019.", "2019", topic="Korean AI strategy") == ""
+
+
+def test_a_pronoun_follow_up_carries_the_subject_of_the_previous_answer() -> None:
+    first = answered(next_turn("Who was interviewed about his fellowship in Seoul?"),
+                     "Dr. Diego Salama speaks with Dr. Michal Natorski about his recent fellowship.",
+                     "Dr. Michal Natorski", INTERVIEW_AUTHORS)
+    second = next_turn("Where was he based?", [first])
+    assert second.follow_up and second.query.startswith("interviewed fellowship Seoul Michal Natorski")
+    assert second.query.endswith(": Where was he based?")
+    assert second.subject == first.subject  # carried until the second turn is answered
+    # without a pronoun, only the topic is carried
+    third = next_turn("and what about the embassy?", [second])
+    assert third.query == "interviewed fellowship Seoul: what about the embassy?"
+
+
+# Pairs across the two interview documents: (question, follow-up with a pronoun, names the
+# follow-up must carry, text its answer must contain).
+PAIRS = [
+    ("Who was interviewed about his fellowship in Seoul?", "Where was he based?", "Michal Natorski",
+     "Dutch Embassy"),
+    ("Which agency reported tests of suicide drones?", "Whose drones were they?", "KCNA", "Kim Jong Un"),
+    ("Who is South Korea's chargé d'affaires ambassador to the UN?", "What did he say about the debate?",
+     "Sangjin Kim", "said the debate will not center"),
+    ("Who did Trump meet to advance trade talks?", "When did they meet?", "Jae-myung", "three days after"),
+]
+
+
+@pytest.mark.parametrize(("question", "follow_up", "names", "expected"), PAIRS)
+def test_follow_ups_with_a_pronoun_find_the_answer_about_the_same_subject(
+        seed_index, real_encoder, question: str, follow_up: str, names: str, expected: str) -> None:
+    from assistant.pipeline import Assistant
+
+    assistant = Assistant.open(seed_index, real_encoder)
+    turn = next_turn(question)
+    answer = assistant.ask(turn.query).answer
+    assert answer is not None
+    turn = answered(turn, answer.citation.text, answer.phrase.text if answer.phrase else None, answer.citation.author)
+    second = next_turn(follow_up, [turn])
+    assert second.follow_up and names in second.query
+    response = assistant.ask(second.query)
+    assert response.answer is not None and expected in response.answer.citation.text

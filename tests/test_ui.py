@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 from conftest import HOSTILE, REPO, dev_questions, write_question_set
 
 from assistant.pipeline import Assistant
@@ -263,7 +263,7 @@ def test_evaluate_reports_progress_per_question(assistant: Assistant, tmp_path: 
 def test_evaluate_refuses_a_bad_question_set_with_its_message(client: Client, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "x1", "question": ""}\nnot json\n', encoding="utf-8")
-    with pytest.raises(AppError, match="line 2"):
+    with pytest.raises(ValidationError, match="line 2"):  # checked before the run, shown beside the upload
         client.predict(handle_file(str(path)), 5, api_name="/evaluate")
 
 

@@ -6,6 +6,7 @@ logic of its own.
 - ``handlers.py`` what each control does: call the library, render the result
 - ``render.py``   HTML rendering; all document and user text made inert
 - ``source.py``   the source view page (/source?doc=...&start=...&end=...)
+- ``script.py``   the page's one script: new answers scrolled into view, readable labels
 - ``server.py``   FastAPI + Gradio, exposure warning, a background server for tests
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.pipeline import Assistant, LiveAssistant
-from assistant.ui.handlers import ROW_COLUMNS, Handlers
+from assistant.ui.handlers import COLUMN_WIDTHS, ROW_COLUMNS, Handlers
 
 CONCURRENCY = 4  # questions answered at once; the model call dominates, so more only queues in torch
 QUEUE_SIZE = 64
@@ -29,7 +29,6 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
     """
     handlers = Handlers(assistant, results_dir)
     current = handlers.live.current()
-    documents = [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in current.index.documents]
     default_k = min(current.settings.k, MAX_PASSAGES)
     default_eval_k = min(current.settings.eval_k, MAX_PASSAGES)
 
@@ -37,10 +36,11 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Ask", id="ask", elem_id="tab-ask"):
+                # A new answer is scrolled into view at its top by assistant/ui/script.py (autoscroll off).
                 # Messages are HTML built by render.py, in which no document text can be markdown,
                 # LaTeX or markup; Gradio's copy buttons would copy that HTML, so there are none.
                 chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, layout="panel",
-                                  latex_delimiters=[], buttons=[], feedback_options=None, autoscroll=True,
+                                  latex_delimiters=[], buttons=[], feedback_options=None, autoscroll=False,
                                   placeholder="Ask a question about the documents. Follow-up questions "
                                               "such as “and when was it adopted?” use the conversation.")
                 turns = gr.State([])
@@ -57,10 +57,10 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                     with gr.Column(scale=1, min_width=160):
                         copy = gr.Button("Copy citation", elem_id="copy-citation", size="sm")
                         clear = gr.Button("New conversation", elem_id="clear", size="sm")
-                with gr.Accordion("Options", open=False, elem_id="ask-options"):
+                with gr.Accordion("Options", open=False, elem_id="ask-options") as options:
                     k = gr.Slider(1, MAX_PASSAGES, value=default_k, step=1, label="Number of passages",
                                   elem_id="k")
-                    doc_ids = gr.Dropdown(documents, value=[], multiselect=True, elem_id="docs",
+                    doc_ids = gr.Dropdown(handlers.documents(), value=[], multiselect=True, elem_id="docs",
                                           label="Only search these documents",
                                           info="Leave empty to search every document.")
                 with gr.Accordion("Latest response as JSON", open=False):
@@ -71,6 +71,10 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                 question.submit(**ask_args, api_name=False)
                 copy.click(handlers.copied, inputs=[citation], outputs=None, js=COPY_JS, api_name=False)
                 clear.click(handlers.clear, None, [chat, turns, citation, response_json], api_name="clear")
+                # The documents of the live index, as the Library lists them: on each visit and
+                # whenever the options are opened, so a document indexed since start-up is there.
+                demo.load(handlers.document_choices, None, doc_ids, api_name=False, show_progress="hidden")
+                options.expand(handlers.document_choices, None, doc_ids, api_name=False, show_progress="hidden")
                 chat.clear(handlers.clear, None, [chat, turns, citation, response_json], api_name=False)
 
             with gr.Tab("Check a quote", id="quote", elem_id="tab-quote"):
@@ -96,13 +100,15 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                 run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
                 summary = gr.HTML(elem_id="eval-summary", js_on_load=None)
                 table = gr.Dataframe(headers=list(ROW_COLUMNS), label="Per question (failures first)",
-                                     elem_id="eval-table", interactive=False, wrap=True, show_search="search")
+                                     elem_id="eval-table", interactive=False, wrap=True, show_search="search",
+                                     column_widths=list(COLUMN_WIDTHS))
                 files = gr.File(label="Results files", elem_id="eval-files", file_count="multiple",
                                 interactive=False)
                 with gr.Accordion("Summary as JSON", open=False):
                     summary_json = gr.JSON(label="Summary", elem_id="eval-json")
+                # A file that is not a valid question set is explained once, beside the upload.
                 run.click(handlers.evaluate, [question_set, eval_k], [summary, table, files, summary_json],
-                          api_name="evaluate", concurrency_limit=1)
+                          api_name="evaluate", concurrency_limit=1, validator=handlers.check_question_set)
 
             with gr.Tab("Library", id="library", elem_id="tab-library") as library_tab:
                 refresh = gr.Button("Refresh status", elem_id="refresh-library", size="sm")

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.conversation import Turn, next_turn
+from assistant.conversation import Turn, answered, next_turn
 from assistant.errors import AssistantError
 from assistant.pipeline import Assistant, LiveAssistant
 from assistant.types import format_citation
@@ -34,6 +34,7 @@ NO_CITATION = "There is no citation to copy yet: ask a question first."
 NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
 PASS, FAIL = "✓ pass", "✗ fail"
 ROW_COLUMNS = ["Result", "Id", "Question", "Expected", "Answer", "Hit rank", "Confidence"]
+COLUMN_WIDTHS = ("9%", "7%", "21%", "16%", "29%", "8%", "10%")  # every column in view at 1280 px
 GROUP_COLUMNS = ("questions", "hit@5", "answer_accuracy", "answered", "abstention_accuracy")
 
 
@@ -74,6 +75,9 @@ class Handlers:
             {"role": "user", "content": render_user(question)},
             {"role": "assistant", "content": render_response(response, turn)},
         ]
+        if response.answer:
+            phrase = response.answer.phrase.text if response.answer.phrase else None
+            turn = answered(turn, response.answer.citation.text, phrase, response.answer.citation.author)
         citation = format_citation(response.answer.citation, place=True, quote=True) if response.answer else ""
         payload = {"asked": question, "query": turn.query, "follow_up": turn.follow_up, **response.to_dict()}
         return "", history, list(turns or []) + [asdict(turn)], citation, payload
@@ -90,6 +94,14 @@ class Handlers:
     def clear() -> tuple[Any, ...]:
         """A fresh conversation: (chat, turns, citation, JSON)."""
         return [], [], "", None
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(label, id) of every document of the live index, for the document filter."""
+        return [(f"{d.metadata.title} ({d.doc_id})", d.doc_id) for d in self.live.current().index.documents]
+
+    def document_choices(self) -> Any:
+        """The document filter with the live index's documents (the selection is kept)."""
+        return gr.Dropdown(choices=self.documents())
 
     # --- Check a quote ----------------------------------------------------------------------
 
@@ -130,6 +142,18 @@ class Handlers:
         rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != FAIL)
         files = [str(p) for p in run.files.values() if Path(p).is_file()]
         return _summary_html(run.summary), rows, files, run.summary
+
+    def check_question_set(self, path: str | None, k: float) -> Any:
+        """Validate an uploaded question set before the run: what is wrong with it, said once."""
+        from assistant.evaluation import load_question_set
+
+        problem = ""
+        if path:  # no file: ``evaluate`` asks for one
+            try:
+                load_question_set(path, documents=self.live.current().index.by_id)
+            except AssistantError as exc:
+                problem = str(exc)
+        return [gr.validate(not problem, problem), gr.validate(True, "")]
 
     # --- Library ----------------------------------------------------------------------------
 

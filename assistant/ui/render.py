@@ -26,6 +26,8 @@ _BREAKS = str.maketrans({"\r": "", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n",
 CONTEXT_CHARS = 240
 SNIPPET_CHARS = 280
 ABSTAIN_MESSAGE = "The sources don't appear to answer this."
+# What each list of passages is, in plain words: a raw retrieval score means nothing to a reader.
+PASSAGE_LABELS = {"other": "also matched", "weak": "weak match", "nearest": "for context only"}
 VERDICT_LABELS = {
     "verbatim": ("Verbatim", "The quote occurs word for word in the sources."),
     "altered": ("Altered", "A close passage exists, but the quote differs from it."),
@@ -105,18 +107,18 @@ def _phrase_marked(answer: Answer, marked: str) -> str:
     return f'{text(before)}<strong class="qa-phrase" title="answer phrase">{text(phrase)}</strong>{text(after)}'
 
 
-def _passage_item(passage: Passage) -> str:
-    score = f"score {passage.score:.3f}"
-    cite = _cite_line(passage.citation, [score])
+def _passage_item(passage: Passage, label: str) -> str:
+    cite = _cite_line(passage.citation, [text(label)])
     return (f'<li class="qa-other">{cite}'
             f'<p class="qa-snippet">{text(trim(passage.citation.text, SNIPPET_CHARS))}</p></li>')
 
 
-def _passage_list(passages: Sequence[Passage], summary: str, *, open_: bool = False) -> str:
+def _passage_list(passages: Sequence[Passage], summary: str, kind: str) -> str:
+    """The passages, collapsed under ``summary``, each labelled with PASSAGE_LABELS[kind]."""
     if not passages:
         return '<p class="qa-none">No passages matched.</p>'
-    items = "".join(_passage_item(p) for p in passages)
-    return (f'<details class="qa-others"{" open" if open_ else ""}><summary>{text(summary)} ({len(passages)})'
+    items = "".join(_passage_item(p, PASSAGE_LABELS[kind]) for p in passages)
+    return (f'<details class="qa-others"><summary>{text(summary)} ({len(passages)})'
             f'</summary><ol class="qa-list">{items}</ol></details>')
 
 
@@ -135,13 +137,13 @@ def render_response(response: Response, turn: Turn | None = None) -> str:
     if answer is None:
         parts.append(f'<p class="qa-abstain"><strong>{text(ABSTAIN_MESSAGE)}</strong> '
                      f'The nearest passages are shown as weak matches.</p>')
-        parts.append(_passage_list(response.passages, "Weak matches", open_=True))
+        parts.append(_passage_list(response.passages, "Weak matches", "weak"))
     else:
         passage = next((p for p in response.passages if p.rank == answer.passage_rank), None)
         parts.append(_answer_in_passage(answer, passage))
         parts.append(_cite_line(answer.citation, [f"confidence {answer.confidence:.2f}"]))
         others = [p for p in response.passages if p.rank != answer.passage_rank]
-        parts.append(_passage_list(others, "Other passages"))
+        parts.append(_passage_list(others, "Other passages", "other"))
     parts.append("</div>")
     return "".join(parts)
 
@@ -206,7 +208,7 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
         parts.append(f'<ol class="qa-list">{"".join(_match_item(m) for m in matches)}</ol>')
     nearest = [Passage.from_dict(p) if isinstance(p, Mapping) else p for p in check.get("nearest") or ()]
     if nearest:
-        parts.append(_passage_list(nearest, "Nearest passages, for context only"))
+        parts.append(_passage_list(nearest, "Nearest passages, for context only", "nearest"))
     parts.append("</div>")
     return "".join(parts)
 

@@ -26,6 +26,7 @@ from assistant.config import Settings
 from assistant.pipeline import Assistant, LiveAssistant
 from assistant.ui.demo import build_demo
 from assistant.ui.handlers import as_live
+from assistant.ui.script import SCRIPT
 from assistant.ui.source import refused, source_page
 from assistant.ui.style import CSS
 
@@ -87,7 +88,7 @@ def create_app(demo: gr.Blocks, assistant: Assistant | LiveAssistant, *, auth: A
     return gr.mount_gradio_app(
         app, demo, path="/", auth=auth, server_name=host, server_port=port, css=CSS,
         footer_links=["api", "gradio", "settings"], run_history=False, max_file_size=max_file_size,
-        allowed_paths=[], show_error=True,
+        allowed_paths=[], show_error=True, js=SCRIPT,
     )
 
 

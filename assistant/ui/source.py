@@ -125,7 +125,8 @@ def source_page(documents: dict[str, Document], doc: str | None, start: str | No
 def _document_page(document: Document, lo: int | None, hi: int | None) -> Page:
     meta = document.metadata
     rows = [("Author", meta.author), ("Publisher", meta.publisher), ("Date", meta.date),
-            ("File", document.path), ("Document id", document.doc_id), ("Length", f"{len(document.text):,} characters")]
+            ("File", document.path), ("Document id", document.doc_id), ("Length", f"{len(document.text):,} characters"),
+            ("Note", meta.note)]
     items = "".join(f"<dt>{inert(k)}</dt><dd>{inert(v)}</dd>" for k, v in rows if v)
     url = safe_url(meta.url)
     if url:

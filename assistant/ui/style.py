@@ -17,6 +17,8 @@ strong.qa-phrase { text-decoration: underline 2px; text-underline-offset: 2px; }
 .qa-others summary { cursor: pointer; font-weight: 600; font-size: 0.95em; padding: 0.2em 0; }
 .qa-list { padding-left: 1.4em; margin: 0.3em 0; }
 .qa-list li { margin: 0.5em 0; }
+.qa-card .qa-list li > p { display: block; }
+#eval-files button[aria-label="Remove this file"] { display: none; }
 .qa-snippet { font-size: 0.9em; }
 .qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .qa-badge { display: inline-block; font-weight: 700; padding: 0.15em 0.7em; border-radius: 999px;
