@@ -32,9 +32,12 @@ def test_two_runs_are_compared_with_deltas_and_flipped_questions(page, tmp_path:
     open_tab(page, "Evaluate")
     _run(page, write_question_set(tmp_path / "base.jsonl", IDS))
     summary = page.locator("#eval-summary")
+    card = summary.locator(".qa-metrics div", has=page.locator("dt", has_text=re.compile(r"^hit@1$")))
+    expect(card.locator("dd")).to_contain_text("2 q.", timeout=TIMEOUT)  # the two answerable questions
+    expect(card).to_have_attribute("title", EXPLANATIONS["hit@1"])
+    summary.get_by_text("What the metrics mean").click()
     hit = summary.locator("tr", has=page.locator("td", has_text=re.compile(r"^hit@1$")))
-    expect(hit).to_contain_text(EXPLANATIONS["hit@1"], timeout=TIMEOUT)
-    expect(hit.locator("td").nth(2)).to_have_text("2")  # the two answerable questions
+    expect(hit.locator("td")).to_have_text(["hit@1", re.compile(r"^[01]"), "2 q.", EXPLANATIONS["hit@1"]])
     expect(page.locator("#run-b input")).to_have_value(re.compile(r"^Run 1: base\.jsonl · reader "))
 
     _run(page, edited_gold(tmp_path / "edited.jsonl", IDS, "d02"))

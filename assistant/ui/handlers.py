@@ -24,6 +24,7 @@ from assistant.ui.render import (
     render_quote_check,
     render_response,
     render_comparison,
+    render_metrics,
     render_table,
     render_user,
     text,
@@ -216,14 +217,20 @@ def _run_label(number: int, stamp: dict[str, Any], timing: dict[str, Any]) -> st
 
 
 def _summary_html(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The figures as a compact grid, each with how many questions it is over, then (collapsed)
+    what each means; then the groups."""
     counts = metric_counts(rows)
-    table = [[name, _cell(value), _cell(counts.get(name)), EXPLANATIONS.get(name, "")]
-             for name, value in summary.items() if not isinstance(value, dict | list)]
+    figures = [(name, _cell(value), f"{counts[name]} q." if name in counts else "", EXPLANATIONS.get(name, ""))
+               for name, value in summary.items() if not isinstance(value, dict | list)]
     calibration = summary.get("calibration") or {}
     if calibration.get("ece") is not None:
-        table.append(["calibration error (ECE)", _cell(calibration["ece"]), str(calibration["answered"]),
-                      EXPLANATIONS["ece"]])
-    html = render_table(["Metric", "Value", "Questions", "What it means"], table, "Summary")
+        figures.append(("calibration error (ECE)", _cell(calibration["ece"]), f"{calibration['answered']} answers",
+                        EXPLANATIONS["ece"]))
+    html = render_metrics(figures, "Summary (q.: the questions a metric is over)")
+    html += ('<details class="qa-others" id="eval-explained"><summary>What the metrics mean</summary>'
+             + render_table(["Metric", "Value", "Questions", "What it means"],
+                            [[name, value, note, meaning] for name, value, note, meaning in figures],
+                            "Every metric, the questions it is over, and what it means") + "</details>")
     groups = dict(summary.get("by_prefix") or {})
     for field, values in (summary.get("by_category") or {}).items():
         groups |= {f"{field} = {value}": metrics for value, metrics in values.items()}

@@ -217,6 +217,16 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
 # --- the Library and Evaluate tabs -----------------------------------------------------------
 
 
+def render_metrics(metrics: Iterable[tuple[str, str, str, str]], caption: str) -> str:
+    """Named figures as a compact grid (a description list): (name, value, note, explanation) each,
+    the note (how many questions) small beside the value, the explanation as the figure's title."""
+    items = "".join(f'<div title="{attr(meaning)}"><dt>{text(name)}</dt><dd>{text(value)}'
+                    + (f' <span class="qa-n">{text(note)}</span>' if note else "") + "</dd></div>"
+                    for name, value, note, meaning in metrics)
+    return (f'<section class="qa-metrics-block" aria-label="{attr(caption)}"><h3>{text(caption)}</h3>'
+            f'<dl class="qa-metrics">{items}</dl></section>')
+
+
 def render_comparison(comparison: Mapping[str, Any], a: str, b: str) -> str:
     """Two runs side by side (``compare.compare_runs``): what was paired, the per-metric table
     and the questions that flipped, named by run label."""
