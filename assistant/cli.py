@@ -208,11 +208,13 @@ def _marked(answer: Any) -> str:
 @click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Write results.jsonl/.csv, summary.json, timing.json, report.md and hit_at_k.png here.")
 @click.option("--skip-invalid", is_flag=True, help="Go on without the invalid lines instead of stopping.")
+@click.option("--trec", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write run.trec and qrels.trec here (trec_eval, ranx, ir-measures: same hit@k and MRR).")
 @click.option("--compare", nargs=2, type=click.Path(path_type=Path), metavar="A B",
               help="Compare two results files (or report folders) question by question instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON on stdout.")
 def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | None, report_dir: Path | None,
-             skip_invalid: bool, compare: tuple[Path, Path] | None, as_json: bool) -> None:
+             skip_invalid: bool, trec: Path | None, compare: tuple[Path, Path] | None, as_json: bool) -> None:
     """Run a question set (JSONL or CSV) and score it, or compare two runs.
 
     \b
@@ -223,6 +225,7 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
       assistant eval questions.jsonl --report-dir runs/base --json
       assistant eval questions.csv --out results.jsonl --skip-invalid
       assistant eval --compare runs/base runs/new/results.jsonl
+      assistant eval questions.jsonl --trec runs/trec   # then: trec_eval -c -m recip_rank ...
     """
     from assistant import evaluation, report
 
@@ -263,13 +266,16 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
         out.parent.mkdir(parents=True, exist_ok=True)
         text = report.results_csv(run.rows) if out.suffix.lower() == ".csv" else report.results_jsonl(run.rows)
         out.write_text(text, encoding="utf-8", newline="")
+    files = {**run.files, **(report.write_trec(trec, run.rows) if trec else {})}
     if as_json:
         _print_json({**run.summary, "latency_ms": run.timing["latency_ms"], "stamp": run.stamp,
-                     "files": {name: str(path) for name, path in run.files.items()}})
+                     "files": {name: str(path) for name, path in files.items()}})
         return
     click.echo(report.summary_text(run.summary, run.timing))
     if run.files:
         click.echo(f"report: {run.files['report']}")
+    if trec:
+        click.echo(f"TREC run and qrels: {files['trec_run']}, {files['trec_qrels']}")
 
 
 @main.command()

@@ -124,11 +124,16 @@ def compare_text(comparison: dict[str, Any]) -> str:
         out.append(f"{name:22}{m['n']:>6}{m['a']:>9.4f}{m['b']:>9.4f}{m['delta']:>+9.4f}  "
                    f"{len(m['better']):>6} {len(m['worse']):>6}  {m['test']:10} {m['p_value']:.4g}{flag}")
     out.append(f"(* p < {ALPHA}; paired over the questions where the metric applies in both runs)")
-    for name, m in comparison["metrics"].items():
-        if m["test"] != "sign test":
-            continue
-        for label, ids in (("0 -> 1", m["better"]), ("1 -> 0", m["worse"])):
-            if ids:
-                more = f" … and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
-                out.append(f"{name} flipped {label}: {', '.join(ids[:MAX_LISTED])}{more}")
+    for name, label, ids in flips(comparison):
+        more = f" … and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
+        out.append(f"{name} flipped {label}: {', '.join(ids[:MAX_LISTED])}{more}")
     return "\n".join(out)
+
+
+def flips(comparison: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(metric, ``0 -> 1`` or ``1 -> 0``, question ids) of every 0/1 metric that some question flipped."""
+    out = []
+    for name, m in comparison["metrics"].items():
+        if m["test"] == "sign test":
+            out += [(name, label, ids) for label, ids in (("0 -> 1", m["better"]), ("1 -> 0", m["worse"])) if ids]
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import ir_measures
@@ -44,6 +44,28 @@ SUMMARY_OF = {
     "phrase_f1": "phrase_f1",
     "answered": "answered",
     "abstained": "abstention_accuracy",
+}
+
+
+# What each summary figure means, in one line (the app's metrics table, report.md).
+EXPLANATIONS = {
+    "questions": "questions in the set",
+    "answerable": "questions with a gold answer",
+    "unanswerable": "questions with no gold answer: the assistant should decline them",
+    "k": "passages retrieved per question",
+    **{f"hit@{c}": f"share of answerable questions with a relevant passage (from a gold source, holding a gold "
+                   f"answer) among the top {c}" for c in CUTOFFS},
+    "mrr@10": "mean of 1 / rank of the first relevant passage in the top 10 (0 when there is none)",
+    "ndcg@10": "gain of the relevant passages in the top 10, discounted by rank, against all of them first",
+    **{f"doc_recall@{c}": f"share of the gold source documents among the documents of the top {c} passages"
+       for c in CUTOFFS},
+    "answer_accuracy": "share of answerable questions whose answer sentence holds a gold answer (no answer: wrong)",
+    "answer_f1": "word overlap (F1) of the answer sentence with the best gold answer, SQuAD style",
+    "phrase_exact": "share of the reader's answer phrases with the same words as a gold answer",
+    "phrase_f1": "word overlap (F1) of the reader's answer phrase with the best gold answer",
+    "answered": "share of answerable questions that got an answer rather than a refusal",
+    "abstention_accuracy": "share of unanswerable questions the assistant declined to answer",
+    "ece": "expected calibration error: mean gap between confidence and share right over the answers (0 is best)",
 }
 
 
@@ -135,16 +157,30 @@ def retrieval_metrics(gold: Gold, passages: Sequence[Passage], k: int) -> dict[s
     return values
 
 
-def ranking_metrics(items: Sequence[tuple[Gold, Sequence[Passage]]]) -> list[dict[str, float | None]]:
-    """``rr@10`` and ``ndcg@10`` per item, computed by ir-measures; None when unanswerable."""
+def _rank_id(passage: Passage) -> str:
+    return str(passage.rank)
+
+
+def judged_run(items: Iterable[tuple[str, Gold, Sequence[Passage]]], docno: Callable[[Passage], str] = _rank_id,
+               ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """(qrels, run) of the answerable items ``(qid, gold, passages)``, as ir-measures takes them.
+
+    The qrels judge every retrieved passage (1 when :func:`relevant`, else 0), so hit@k is
+    Success@k and MRR@10 is RR@10 over them; the run scores a passage 1/rank (pytrec_eval
+    orders by score, so the order is ours). ``docno`` names a passage (default: its rank).
+    """
     qrels: dict[str, dict[str, int]] = {}
     run: dict[str, dict[str, float]] = {}
-    for number, (gold, passages) in enumerate(items):
-        if not gold.answers:
-            continue
-        # Ids are ranks, scores 1/rank: pytrec_eval orders by score, so the order is ours.
-        qrels[str(number)] = {str(p.rank): int(relevant(gold, p)) for p in passages}
-        run[str(number)] = {str(p.rank): 1.0 / p.rank for p in passages}
+    for qid, gold, passages in items:
+        if gold.answers:
+            qrels[qid] = {docno(p): int(relevant(gold, p)) for p in passages}
+            run[qid] = {docno(p): 1.0 / p.rank for p in passages}
+    return qrels, run
+
+
+def ranking_metrics(items: Sequence[tuple[Gold, Sequence[Passage]]]) -> list[dict[str, float | None]]:
+    """``rr@10`` and ``ndcg@10`` per item, computed by ir-measures; None when unanswerable."""
+    qrels, run = judged_run((str(number), gold, passages) for number, (gold, passages) in enumerate(items))
     values: dict[str, dict[str, float]] = {qid: {"rr@10": 0.0, "ndcg@10": 0.0} for qid in qrels}
     if qrels:
         for metric in ir_measures.iter_calc([RR @ 10, nDCG @ 10], qrels, run):
@@ -167,6 +203,11 @@ def aggregate(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
         values = [row["metrics"][key] for row in rows if row["metrics"].get(key) is not None]
         summary[name] = round(sum(values) / len(values), 4) if values else None
     return summary
+
+
+def metric_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many questions of ``rows`` each summary metric is the mean over (those where it applies)."""
+    return {name: sum(row["metrics"].get(key) is not None for row in rows) for key, name in SUMMARY_OF.items()}
 
 
 def hit_curve(rows: Sequence[dict[str, Any]], k: int) -> list[tuple[int, float]]:

@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.metrics import CUTOFFS, hit_curve
+from types import SimpleNamespace
+from urllib.parse import quote
+
+from assistant.metrics import CUTOFFS, EXPLANATIONS, hit_curve, judged_run, metric_counts
+from assistant.types import Passage
 
 MAX_FAILURES = 100  # listed per kind of failure in the report; all are in results.csv
 _SNIPPET = 300
@@ -124,6 +128,48 @@ def metric_table(columns: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def explanation_table(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown table: what each metric of the summary means and how many questions it is over."""
+    counts = metric_counts(rows)
+    lines = ["| metric | questions | what it means |", "|---|---|---|"]
+    lines += [f"| {key} | {counts[key]} | {EXPLANATIONS[key]} |" for key in _TABLE_KEYS
+              if key in counts and summary.get(key) is not None]
+    return lines
+
+
+def write_trec(out_dir: Path, rows: Sequence[dict[str, Any]], tag: str = "assistant") -> dict[str, Path]:
+    """``run.trec`` (``qid Q0 docno rank score tag``) and ``qrels.trec`` (``qid 0 docno rel``) of the
+    answerable questions, in ``out_dir``; returns name -> path.
+
+    A docno is a retrieved passage, ``DOC_ID:START-END``; the qrels judge every retrieved
+    passage as :func:`assistant.metrics.relevant` does, so trec_eval's success@k and
+    recip_rank (ir-measures' Success@k and RR@10) give our hit@k and MRR@10. Ids are
+    percent-encoded where they hold white space or other characters TREC files cannot carry.
+    """
+    items = [(_trec_id(row["id"]), SimpleNamespace(answers=row["answers"], sources=row["sources"]),
+              [Passage.from_dict(p) for p in row["passages"]]) for row in rows]
+    qrels, run = judged_run(items, _docno)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"trec_run": out_dir / "run.trec", "trec_qrels": out_dir / "qrels.trec"}
+    files["trec_run"].write_text("".join(
+        f"{qid} Q0 {docno} {rank} {score:.6f} {tag}\n"
+        for qid, scored in run.items() for rank, (docno, score) in enumerate(scored.items(), start=1)),
+        encoding="utf-8")
+    # A question with nothing retrieved still counts (as a miss): one placeholder judgement.
+    files["trec_qrels"].write_text("".join(
+        f"{qid} 0 {docno} {rel}\n" for qid, judged in qrels.items() for docno, rel in (judged or {"none": 0}).items()),
+        encoding="utf-8")
+    return files
+
+
+def _trec_id(value: str) -> str:
+    return quote(value, safe="/:")
+
+
+def _docno(passage: Passage) -> str:
+    return f"{_trec_id(passage.citation.doc_id)}:{passage.citation.span.start}-{passage.citation.span.end}"
+
+
 def _text(value: str, limit: int = _SNIPPET) -> str:
     flat = " ".join(value.split())
     flat = flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
@@ -195,6 +241,7 @@ def markdown_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]], sta
            "Retrieval and answer metrics are over answerable questions, abstention over unanswerable "
            "ones; – means the metric does not apply.", ""]
     out += metric_table({"all": summary, **summary["by_prefix"]})
+    out += ["", "### What the metrics mean", ""] + explanation_table(summary, rows)
     for name, groups in summary["by_category"].items():
         out += ["", f"### By {_text(name)}", ""] + metric_table(groups)
     if summary["answerable"] and summary["answered"] == 0:

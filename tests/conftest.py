@@ -204,6 +204,17 @@ def write_question_set(path: Path, ids: tuple[str, ...]) -> Path:
     return path
 
 
+def edited_gold(path: Path, ids: tuple[str, ...], changed: str) -> Path:
+    """A question set of development questions in which ``changed`` has a gold answer no passage holds."""
+    write_question_set(path, ids)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        if row["id"] == changed:
+            row["answers"] = ["zebra-striped quantum marmalade"]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def ui_settings(tmp_path_factory: pytest.TempPathFactory, seed_index: Settings, real_encoder) -> Settings:
     """The seed corpus plus the hostile documents of tests/data/hostile (under ``hostile/``): the

@@ -17,6 +17,7 @@ from assistant.compare import compare_files, compare_runs, load_results
 from assistant.config import Settings
 from assistant.errors import InputError
 from assistant.evaluation import Question, evaluate, evaluate_file, latency_summary, load_question_set
+from assistant.metrics import EXPLANATIONS, SUMMARY_OF, metric_counts
 from assistant.pipeline import Assistant, Response
 from assistant.store import build_index
 from assistant.types import Answer, Citation, Passage, Span
@@ -148,6 +149,7 @@ def test_report_lists_failures_with_question_gold_and_answer(tmp_path: Path) -> 
     text = files["report"].read_text(encoding="utf-8")
     assert "| hit@1 | 0.5000 | – | – |" in text  # columns: all, imp-, ooc-
     assert "| abstention\\_accuracy" not in text and "| abstention_accuracy | 0.6667 | 0.0000 | 1.0000 |" in text
+    assert f"| answer_accuracy | 4 | {EXPLANATIONS['answer_accuracy']} |" in text.split("### What the metrics mean")[1]
     miss = text.split("### retrieval miss")[1].split("###")[0]
     assert "**q3**: Largest animal?" in miss and '"blue whale"' in miss and "ocean, chars 0–18" in miss
     wrong = text.split("### wrong answer")[1].split("###")[0]
@@ -352,3 +354,77 @@ def test_cli_compare(cli_index: list[str], tmp_path: Path) -> None:
     assert _cli("eval", "x.jsonl", "--compare", "a", "b").exit_code == 2
     missing = _cli("eval", "--compare", str(tmp_path / "none.jsonl"), str(tmp_path / "a"))
     assert missing.exit_code == 2 and "cannot read results" in missing.stderr
+
+
+# --- TREC files ---------------------------------------------------------------------------
+
+
+def _placed(rank: int, doc_id: str, start: int, text: str) -> Passage:
+    return Passage(rank, Citation(doc_id, Span(start, start + len(text)), text, title=doc_id, source=doc_id),
+                   score=0.5)
+
+
+# Hits at rank 1, 3 (the gold string at rank 2 is in another document) and 2 (typographic quotes,
+# case), a miss, nothing retrieved; ids and a document id with spaces; an unanswerable question.
+TREC_CASES = [
+    (Question("t1", "Capital?", ["Paris"], ["france"]),
+     [_placed(1, "france", 0, "Paris is the capital."), _placed(2, "france", 40, "A river.")]),
+    (Question("t2", "Built?", ["1889"], ["tower"]),
+     [_placed(1, "tower", 0, "Tall."), _placed(2, "france", 9, "In 1889."), _placed(3, "tower", 30, "In 1889.")]),
+    (Question("t 3", "Sung?", ["\u201cblue\u201d whale"], ["my whales"]),
+     [_placed(1, "ocean", 0, "Deep."), _placed(2, "my whales", 5, 'The "Blue" Whale sings.')]),
+    (Question("t4", "Missed?", ["never"], []), [_placed(1, "ocean", 0, "Deep."), _placed(2, "tower", 0, "Tall.")]),
+    (Question("t5", "Nothing?", ["gold"], ["tower"]), []),
+    (Question("ooc-1", "Unanswerable?"), [_placed(1, "ocean", 0, "Deep.")]),
+]
+
+
+def _measured(folder: Path, k: int) -> dict[str, float]:
+    """hit@c and mrr@10 computed by ir-measures from the written TREC files alone."""
+    import ir_measures
+    from ir_measures import RR, Success
+
+    qrels = list(ir_measures.read_trec_qrels(str(folder / "qrels.trec")))
+    run = list(ir_measures.read_trec_run(str(folder / "run.trec")))
+    measures = {f"hit@{c}": Success @ c for c in (1, 3, 5, 10) if c <= k} | {"mrr@10": RR @ 10}
+    values = ir_measures.calc_aggregate(list(measures.values()), qrels, run)
+    return {name: round(values[measure], 4) for name, measure in measures.items()}
+
+
+def test_trec_files_give_our_hit_and_mrr(tmp_path: Path) -> None:
+    responses = {q.question: Response(q.question, passages) for q, passages in TREC_CASES}
+    result = evaluate([q for q, _ in TREC_CASES], _ask(responses))
+    files = report.write_trec(tmp_path, result.rows)
+    measured = _measured(tmp_path, 10)
+    assert measured == {name: result.summary[name] for name in measured}
+    assert measured["hit@1"] == 0.2 and measured["hit@3"] == 0.6  # t1; then t2 and t 3
+    run_lines = files["trec_run"].read_text(encoding="utf-8").splitlines()
+    assert run_lines[0] == "t1 Q0 france:0-21 1 1.000000 assistant"
+    assert "t%203 Q0 my%20whales:5-28 2 0.500000 assistant" in run_lines
+    assert not any(line.startswith("ooc-1 ") for line in run_lines)
+    qrels = files["trec_qrels"].read_text(encoding="utf-8").splitlines()
+    assert "t2 0 france:9-17 0" in qrels and "t2 0 tower:30-38 1" in qrels and "t5 0 none 0" in qrels
+
+
+def test_cli_eval_trec_agrees_with_its_summary(cli_index: list[str], tmp_path: Path) -> None:
+    for k in ("1", "10"):
+        result = _cli("eval", str(EVAL_DATA / "mini.jsonl"), "--k", k, "--trec", str(tmp_path / k), "--json",
+                      *cli_index)
+        assert result.exit_code == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["files"]["trec_run"] == str(tmp_path / k / "run.trec")
+        measured = _measured(tmp_path / k, int(k))
+        assert measured == {name: summary[name] for name in measured}
+    assert _cli("eval", str(EVAL_DATA / "mini.jsonl"), "--trec", str(tmp_path / "t"), *cli_index).stdout.endswith(
+        f"TREC run and qrels: {tmp_path / 't' / 'run.trec'}, {tmp_path / 't' / 'qrels.trec'}\n")
+
+
+def test_every_metric_is_explained_with_its_question_count(tmp_path: Path) -> None:
+    result = _hand_run()
+    counts = metric_counts(result.rows)
+    assert counts["hit@1"] == 4 and counts["abstention_accuracy"] == 3 and counts["phrase_f1"] == 0
+    assert set(SUMMARY_OF.values()) | {"questions", "answerable", "unanswerable", "k", "ece"} <= set(EXPLANATIONS)
+    table = "\n".join(report.explanation_table(result.summary, result.rows))
+    assert f"| hit@1 | 4 | {EXPLANATIONS['hit@1']} |" in table
+    assert f"| abstention_accuracy | 3 | {EXPLANATIONS['abstention_accuracy']} |" in table
+    assert "phrase_f1" not in table  # no answer carried a phrase: the metric has no value

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
-from conftest import HOSTILE, REPO, dev_questions, write_question_set
+from conftest import HOSTILE, REPO, dev_questions, edited_gold, write_question_set
 
 from assistant.pipeline import Assistant
 from assistant.types import Citation, Span, format_citation
@@ -253,11 +253,32 @@ def test_evaluate_uploaded_question_set(client: Client, tmp_path: Path) -> None:
 def test_evaluate_reports_progress_per_question(assistant: Assistant, tmp_path: Path) -> None:
     path = write_question_set(tmp_path / "small.jsonl", ("d02", "d05", "n03"))
     calls: list[object] = []
-    html, rows, files, summary = Handlers(assistant, tmp_path).evaluate(
+    html, rows, files, summary, runs = Handlers(assistant, tmp_path).evaluate(
         str(path), 5, progress=lambda value, **kwargs: calls.append(value))
     assert calls[0] == 0 and calls[-1] == (3, 3)
     assert [c for c in calls if isinstance(c, tuple)] == [(1, 3), (2, 3), (3, 3)]
     assert all(Path(f).parent.parent == tmp_path for f in files)
+
+
+def test_evaluate_keeps_the_sessions_runs_and_compares_two(assistant: Assistant, tmp_path: Path) -> None:
+    handlers = Handlers(assistant, tmp_path)
+    ids = ("d02", "d06", "n03")
+    *_, summary, runs = handlers.evaluate(str(write_question_set(tmp_path / "base.jsonl", ids)), 10, [],
+                                          progress=lambda *a, **kw: None)
+    *_, runs = handlers.evaluate(str(edited_gold(tmp_path / "edited.jsonl", ids, "d02")), 10, runs,
+                                 progress=lambda *a, **kw: None)
+    assert summary["hit@10"] == 1.0  # both answerable questions are hits in the first run
+    labels = [r["label"] for r in runs]
+    assert [label.split(" · ")[:3] for label in labels] == [
+        ["Run 1: base.jsonl", f"reader {assistant.reader_stamp['name']}", "k 10"],
+        ["Run 2: edited.jsonl", f"reader {assistant.reader_stamp['name']}", "k 10"]]
+    a, b = Handlers.run_choices(runs)
+    assert (a.choices, a.value, b.value) == ([(label, label) for label in labels], labels[0], labels[1])
+    html = unescape(Handlers.compare(labels[0], labels[1], runs))
+    assert_inert(Handlers.compare(labels[0], labels[1], runs))
+    assert "3 question(s) in both runs" in html and "1 with different gold labels: d02" in html
+    assert "<td>hit@10</td><td>2</td><td>1.0000</td><td>0.5000</td><td>-0.5000</td>" in html
+    assert "<td>hit@10</td><td>1 → 0</td><td>1</td><td>d02</td>" in html
 
 
 def test_evaluate_refuses_a_bad_question_set_with_its_message(client: Client, tmp_path: Path) -> None:

@@ -106,9 +106,20 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                                 interactive=False)
                 with gr.Accordion("Summary as JSON", open=False):
                     summary_json = gr.JSON(label="Summary", elem_id="eval-json")
+                # The session's runs ({"label", "dir"} each), any two compared as `assistant eval --compare` does.
+                runs = gr.State([])
+                gr.Markdown("### Compare two runs of this session\nPer-metric deltas (B − A), the paired test "
+                            "and the questions that flipped.", elem_id="compare-intro")
+                with gr.Row():
+                    run_a = gr.Dropdown([], label="Run A", elem_id="run-a", scale=1)
+                    run_b = gr.Dropdown([], label="Run B", elem_id="run-b", scale=1)
+                compare = gr.Button("Compare runs", elem_id="compare-runs")
+                comparison = gr.HTML(elem_id="eval-compare", js_on_load=None)
                 # A file that is not a valid question set is explained once, beside the upload.
-                run.click(handlers.evaluate, [question_set, eval_k], [summary, table, files, summary_json],
-                          api_name="evaluate", concurrency_limit=1, validator=handlers.check_question_set)
+                run.click(handlers.evaluate, [question_set, eval_k, runs], [summary, table, files, summary_json, runs],
+                          api_name="evaluate", concurrency_limit=1, validator=handlers.check_question_set
+                          ).success(handlers.run_choices, runs, [run_a, run_b], api_name=False, show_progress="hidden")
+                compare.click(handlers.compare, [run_a, run_b, runs], comparison, api_name="compare")
 
             with gr.Tab("Library", id="library", elem_id="tab-library") as library_tab:
                 refresh = gr.Button("Refresh status", elem_id="refresh-library", size="sm")

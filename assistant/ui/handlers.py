@@ -15,6 +15,7 @@ import gradio as gr
 
 from assistant.conversation import Turn, answered, next_turn
 from assistant.errors import AssistantError
+from assistant.metrics import EXPLANATIONS, metric_counts
 from assistant.pipeline import Assistant, LiveAssistant
 from assistant.types import format_citation
 from assistant.ui.render import (
@@ -22,6 +23,7 @@ from assistant.ui.render import (
     link,
     render_quote_check,
     render_response,
+    render_comparison,
     render_metrics,
     render_table,
     render_user,
@@ -32,6 +34,8 @@ EMPTY_QUESTION = "Type a question about the documents first."
 EMPTY_QUOTE = "Paste a quote to check first."
 NO_CITATION = "There is no citation to copy yet: ask a question first."
 NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
+TWO_RUNS = "Run two evaluations first: a comparison needs two runs of this session."
+SAME_RUN = "Choose two different runs to compare."
 PASS, FAIL = "✓ pass", "✗ fail"
 ROW_COLUMNS = ["Result", "Id", "Question", "Expected", "Answer", "Hit rank", "Confidence"]
 COLUMN_WIDTHS = ("9%", "7%", "21%", "16%", "29%", "8%", "10%")  # every column in view at 1280 px
@@ -119,14 +123,15 @@ class Handlers:
 
     # --- Evaluate ---------------------------------------------------------------------------
 
-    def evaluate(self, path: str | None, k: float,
+    def evaluate(self, path: str | None, k: float, runs: list[dict[str, str]] | None = None,
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - Gradio's idiom
-        """Run an uploaded question set: (summary HTML, per-question rows, result files, summary JSON)."""
+        """Run an uploaded question set: (summary HTML, per-question rows, result files, summary JSON,
+        the session's runs with this one added: ``{"label", "dir"}`` each)."""
         from assistant.evaluation import evaluate_file
 
         if not path:
             gr.Warning(NO_QUESTION_SET)
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         out_dir = Path(tempfile.mkdtemp(prefix="eval-", dir=self.results_dir))
         progress(0, desc="Checking the question set")
 
@@ -141,10 +146,37 @@ class Handlers:
             gr.Warning(str(problem))
         rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != FAIL)
         files = [str(p) for p in run.files.values() if Path(p).is_file()]
-        return _summary_html(run.summary), rows, files, run.summary
+        runs = [*(runs or []), {"label": _run_label(len(runs or []) + 1, run.stamp, run.timing), "dir": str(out_dir)}]
+        return _summary_html(run.summary, run.rows), rows, files, run.summary, runs
 
-    def check_question_set(self, path: str | None, k: float) -> Any:
-        """Validate an uploaded question set before the run: what is wrong with it, said once."""
+    @staticmethod
+    def run_choices(runs: list[dict[str, str]]) -> tuple[Any, Any]:
+        """The two run dropdowns over the session's runs: A the one before the latest, B the latest."""
+        labels = [r["label"] for r in runs or []]
+        return (gr.Dropdown(choices=labels, value=labels[-2] if len(labels) > 1 else None),
+                gr.Dropdown(choices=labels, value=labels[-1] if labels else None))
+
+    @staticmethod
+    def compare(a: str | None, b: str | None, runs: list[dict[str, str]]) -> Any:
+        """Runs A and B of the session question by question: deltas, paired tests, flipped questions."""
+        from assistant.compare import compare_runs, load_results
+
+        folders = {r["label"]: r["dir"] for r in runs or []}
+        if len(folders) < 2 or a not in folders or b not in folders:
+            gr.Warning(TWO_RUNS)
+            return gr.skip()
+        if a == b:
+            gr.Warning(SAME_RUN)
+            return gr.skip()
+        try:
+            comparison = compare_runs(load_results(folders[a])[0], load_results(folders[b])[0])
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        return render_comparison(comparison, a, b)
+
+    def check_question_set(self, path: str | None, k: float, runs: list[dict[str, str]] | None = None) -> Any:
+        """Validate an uploaded question set before the run: what is wrong with it, said once
+        (a verdict for each input of ``evaluate``: the file, k and the session's runs)."""
         from assistant.evaluation import load_question_set
 
         problem = ""
@@ -153,7 +185,7 @@ class Handlers:
                 load_question_set(path, documents=self.live.current().index.by_id)
             except AssistantError as exc:
                 problem = str(exc)
-        return [gr.validate(not problem, problem), gr.validate(True, "")]
+        return [gr.validate(not problem, problem), gr.validate(True, ""), gr.validate(True, "")]
 
     # --- Library ----------------------------------------------------------------------------
 
@@ -178,11 +210,27 @@ def _row(row: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _summary_html(summary: dict[str, Any]) -> str:
-    figures = {name: _cell(value) for name, value in summary.items() if not isinstance(value, dict | list)}
-    if (summary.get("calibration") or {}).get("ece") is not None:
-        figures["calibration error (ECE)"] = _cell(summary["calibration"]["ece"])
-    html = render_metrics(figures, "Summary")
+def _run_label(number: int, stamp: dict[str, Any], timing: dict[str, Any]) -> str:
+    """``Run 2: small.jsonl · reader reader-v1 · k 10 · 14:03:22 UTC``."""
+    return (f"Run {number}: {stamp['question_set']['name']} · reader {stamp['reader']['name']} · "
+            f"k {stamp['settings']['k']} · {timing['started_at'][11:19]} UTC")
+
+
+def _summary_html(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The figures as a compact grid, each with how many questions it is over, then (collapsed)
+    what each means; then the groups."""
+    counts = metric_counts(rows)
+    figures = [(name, _cell(value), f"{counts[name]} q." if name in counts else "", EXPLANATIONS.get(name, ""))
+               for name, value in summary.items() if not isinstance(value, dict | list)]
+    calibration = summary.get("calibration") or {}
+    if calibration.get("ece") is not None:
+        figures.append(("calibration error (ECE)", _cell(calibration["ece"]), f"{calibration['answered']} answers",
+                        EXPLANATIONS["ece"]))
+    html = render_metrics(figures, "Summary (q.: the questions a metric is over)")
+    html += ('<details class="qa-others" id="eval-explained"><summary>What the metrics mean</summary>'
+             + render_table(["Metric", "Value", "Questions", "What it means"],
+                            [[name, value, note, meaning] for name, value, note, meaning in figures],
+                            "Every metric, the questions it is over, and what it means") + "</details>")
     groups = dict(summary.get("by_prefix") or {})
     for field, values in (summary.get("by_category") or {}).items():
         groups |= {f"{field} = {value}": metrics for value, metrics in values.items()}

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from assistant.compare import ALPHA, flips
 from assistant.conversation import Turn
 from assistant.pipeline import Response
 from assistant.types import Answer, Citation, Passage, format_citation
@@ -216,11 +217,33 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
 # --- the Library and Evaluate tabs -----------------------------------------------------------
 
 
-def render_metrics(metrics: Mapping[str, str], caption: str) -> str:
-    """Named figures as a compact grid (a description list)."""
-    items = "".join(f"<div><dt>{text(name)}</dt><dd>{text(value)}</dd></div>" for name, value in metrics.items())
+def render_metrics(metrics: Iterable[tuple[str, str, str, str]], caption: str) -> str:
+    """Named figures as a compact grid (a description list): (name, value, note, explanation) each,
+    the note (how many questions) small beside the value, the explanation as the figure's title."""
+    items = "".join(f'<div title="{attr(meaning)}"><dt>{text(name)}</dt><dd>{text(value)}'
+                    + (f' <span class="qa-n">{text(note)}</span>' if note else "") + "</dd></div>"
+                    for name, value, note, meaning in metrics)
     return (f'<section class="qa-metrics-block" aria-label="{attr(caption)}"><h3>{text(caption)}</h3>'
             f'<dl class="qa-metrics">{items}</dl></section>')
+
+
+def render_comparison(comparison: Mapping[str, Any], a: str, b: str) -> str:
+    """Two runs side by side (``compare.compare_runs``): what was paired, the per-metric table
+    and the questions that flipped, named by run label."""
+    q = comparison["questions"]
+    notes = [f"A: {a}", f"B: {b}", f"{q['shared']} question(s) in both runs"]
+    notes += [f"{len(q[key])} {label}: {', '.join(q[key])}" for label, key in
+              (("only in A", "only_a"), ("only in B", "only_b"), ("with different gold labels", "gold_changed"))
+              if q[key]]
+    rows = [[name, str(m["n"]), f"{m['a']:.4f}", f"{m['b']:.4f}", f"{m['delta']:+.4f}", str(len(m["better"])),
+             str(len(m["worse"])), m["test"], f"{m['p_value']:.4g}", "yes" if m["significant"] else "no"]
+            for name, m in comparison["metrics"].items()]
+    flipped = [[name, label.replace("->", "→"), str(len(ids)), ", ".join(ids)] for name, label, ids in flips(comparison)]
+    return ('<div class="qa-compare">' + "".join(f"<p>{text(note)}</p>" for note in notes)
+            + render_table(["Metric", "Questions", "A", "B", "Delta (B − A)", "Better", "Worse", "Test", "p-value",
+                            f"Significant (p < {ALPHA})"], rows, "Per metric, paired over the shared questions")
+            + (render_table(["Metric", "Flipped", "Questions", "Ids"], flipped, "Questions that flipped") if flipped
+               else "<p>No question flipped between the two runs.</p>") + "</div>")
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str, *, raw: int = -1) -> str:

@@ -40,6 +40,7 @@ strong.qa-phrase { text-decoration: underline 2px; text-underline-offset: 2px; }
 .qa-metrics div { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.3em 0.6em; }
 .qa-metrics dt { font-size: 0.85em; }
 .qa-metrics dd { margin: 0; font-size: 1.15em; font-weight: 700; }
+.qa-metrics dd .qa-n { font-size: 0.7em; font-weight: 400; }
 .qa-metrics-block h3 { font-size: 1em; margin: 0.3em 0; }
 .qa-status-ok { color: #1a7f37; font-weight: 700; }
 .qa-status-stale { color: #cf222e; font-weight: 700; }
