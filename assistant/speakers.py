@@ -10,7 +10,9 @@ closing punctuation, such as a photo caption) or at a line that opens with anoth
 
 Each label is resolved to the full name the document gives: its definition ("Michal Natorski
 (MN)"); for a one-word label, the two-word name it ends most often in the text, if at least twice
-("Sangjin Kim" for "Kim"); else the label itself ("PassBlue"). Nothing here knows documents: the
+("Sangjin Kim" for "Kim"); else the label itself ("PassBlue"). A question about what a speaker said is recognised by
+``asked_speaker``; ``names`` tells whether a text (an article reporting them) names them.
+Nothing here knows documents: the
 text is all it reads (``Document.turns`` caches the turns of each document).
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 _WORD = r"[A-Z][\w’'.-]*"
@@ -117,21 +119,26 @@ def known_speakers(turn_lists: Iterable[Sequence[Turn]]) -> dict[str, set[str]]:
 
 def asked_speaker(question: str, speakers: dict[str, set[str]]) -> str | None:
     """The speaker a question asks about, when it names one with a verb of saying before the verb
-    ("What did Kim say about Afghanistan?") or after "according to" or "by"; else None.
-
-    A speaker is named by full name, last name (case aside) or label (as written); a name followed
-    by another capitalised word is someone else's ("Kim Jong Un")."""
+    ("What did Kim say about Afghanistan?") or after "according to" or "by"; else None."""
     verb = _SAYING.search(question)
     if verb is None:
         return None
-    found = []
-    for speaker, labels in speakers.items():
-        names = [rf"(?i:{re.escape(speaker)})", *(re.escape(label) for label in labels)]
-        if len(speaker.split()) > 1 and len(speaker.split()[-1]) > 2:
-            names.append(rf"(?i:{re.escape(speaker.split()[-1])})")
-        for name in names:
-            for m in re.finditer(rf"(?<![\w’'-]){name}(?![\w’'-])(?!\s+[A-Z])", question):
-                before = question[: m.start()].lower()
-                if m.start() < verb.start() or before.endswith(("according to ", "by ")):
-                    found.append((m.start(), speaker))
+    found = [(m.start(), speaker) for speaker, labels in speakers.items() for m in _mentions(question, speaker, labels)
+             if m.start() < verb.start() or question[: m.start()].lower().endswith(("according to ", "by "))]
     return min(found)[1] if found else None
+
+
+def names(text: str, speaker: str, labels: set[str]) -> bool:
+    """Whether ``text`` names ``speaker`` (as for questions: see ``_mentions``)."""
+    return next(_mentions(text, speaker, labels), None) is not None
+
+
+def _mentions(text: str, speaker: str, labels: set[str]) -> Iterator[re.Match]:
+    """Where ``text`` names ``speaker``: by full name, last name (case aside) or label (as
+    written); a name followed by another capitalised word is someone else's ("Kim Jong Un")."""
+    words = speaker.split()
+    patterns = [rf"(?i:{re.escape(speaker)})", *(re.escape(label) for label in labels)]
+    if len(words) > 1 and len(words[-1]) > 2:
+        patterns.append(rf"(?i:{re.escape(words[-1])})")
+    for pattern in patterns:
+        yield from re.finditer(rf"(?<![\w’'-]){pattern}(?![\w’'-])(?!\s+[A-Z])", text)

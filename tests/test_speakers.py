@@ -91,7 +91,7 @@ def seed_documents() -> dict[str, Document]:
 def _hand_spans(text: str, doc_id: str) -> list[tuple[str, int, int]]:
     """The hand-listed turns' speakers and spans, found in the text by their opening and closing words."""
     spans = []
-    for _, speaker, opening, closing in TURNS[doc_id]:
+    for _, speaker, opening, closing in TURNS.get(doc_id, ()):
         start = text.index(opening)
         assert text.count(opening) == 1, opening
         spans.append((speaker, start, text.index(closing, start) + len(closing)))
@@ -190,8 +190,8 @@ def test_question_about_a_speaker_is_answered_from_their_turns(tmp_path: Path) -
 
 
 def test_restricted_question_and_ask_json(seed_index: Settings) -> None:
-    """The real model: a question about what Kim said is answered from Kim's turns only, and
-    ``ask --json`` carries the speaker of the answer and of each passage."""
+    """The real model: a question about what Kim said is answered from Kim's turns only,
+    ``ask --json`` carries the speaker of the answer and of each passage, a quote match its speaker."""
     question = "What does Kim think penholdership in Afghanistan helps protect?"
     result = CliRunner().invoke(main, ["ask", question, "--json", "--corpus", str(seed_index.corpus_dir),
                                        "--index", str(seed_index.index_dir)], catch_exceptions=False)
@@ -210,15 +210,21 @@ def test_restricted_question_and_ask_json(seed_index: Settings) -> None:
     for p in assistant.ask(question).passages:
         assert p.citation.speaker == index.by_id[p.citation.doc_id].speaker_of(p.citation.span)
 
-    def candidates(asked: str) -> list[Span]:
-        return [index.sentence(c.sentence)[1] for c in assistant.extractor.ranked(assistant.retriever.retrieve(asked))[0]]
+    def candidates(asked: str) -> list[tuple[Document, Span]]:
+        return [index.sentence(c.sentence) for c in assistant.extractor.ranked(assistant.retriever.retrieve(asked))[0]]
 
-    def kims(span: Span) -> bool:
-        return any(s <= span.start and span.end <= e for s, e in kim_turns)
+    def kims(doc: Document, span: Span) -> bool:
+        """In one of Kim's turns, or outside the interviews' turns and naming Kim (the article reporting him)."""
+        inside = [name for name, s, e in _hand_spans(doc.text, doc.doc_id) if s <= span.start and span.end <= e]
+        return inside == [KIM] if inside else "Kim" in doc.text[span.start : span.end]
 
-    assert not all(kims(span) for span in candidates("What about Afghanistan?"))  # PassBlue asks about it too
+    assert not all(kims(*c) for c in candidates("What about Afghanistan?"))  # PassBlue asks about it too
     restricted = candidates("What did Kim say about Afghanistan?")
-    assert restricted and all(kims(span) for span in restricted)
+    assert restricted and all(kims(*c) for c in restricted)
+    assert any(s <= span.start and span.end <= e for _, span in restricted for s, e in kim_turns)
     best = assistant.extractor.extract(assistant.retriever.retrieve("What did Kim say about Afghanistan?"), 0.0)
     assert best.citation.speaker == KIM and "Afghan" in best.citation.text
     assert sum(index.speaker(i) == KIM for i in range(len(index.sentence_rows))) >= 30
+    quoted = "Holding penholdership in Afghanistan helps protect Afghan girls’ and women’s rights."
+    check = assistant.check_quote(quoted)
+    assert check.verdict == "verbatim" and [m.citation.speaker for m in check.matches] == [KIM]
