@@ -17,6 +17,11 @@ Without one (``--reader none``), the hand-tuned score picks the sentence and a l
 function of its semantic and keyword signals and of how much of the question's vocabulary
 occurs in the corpus gives the confidence (``Settings.answer_weights``, fitted by bench/tune_answers.py).
 
+A question about what a speaker of an interview said ("What did Kim say about Afghanistan?",
+``speakers.asked_speaker``) takes its candidates from that speaker's sentences only (their
+turns, and sentences outside any turn that name them, as an article reports what they said);
+when the passages hold none, the sources don't appear to answer.
+
 The answer is the best sentence, joined with its neighbour in the same paragraph when one of the
 two opens with a word that points back (He, It, This, ...), since then the pair is what
 answers. Below the threshold the answer is None: the sources don't appear to answer.
@@ -30,6 +35,7 @@ import re
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +45,7 @@ from assistant.config import AnswerWeights, Settings
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Retrieval
 from assistant.reader import Reader, Reading
+from assistant.speakers import asked_speaker, known_speakers, names
 from assistant.store import Index
 from assistant.types import Answer, Citation, Phrase, Span
 
@@ -225,8 +232,25 @@ class AnswerExtractor:
                 scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue))
         if authorship:
             scored = [x for x in scored if self._names_author(x.sentence)] or scored
+        speaker = asked_speaker(retrieval.question, self.speakers)
+        if speaker:
+            scored = [x for x in scored if self._said_by(x.sentence, speaker)]
         scored.sort(key=lambda x: -x.score)
         return scored
+
+    @cached_property
+    def speakers(self) -> dict[str, set[str]]:
+        """The speakers of the index's interviews, with their turns' labels."""
+        return known_speakers(doc.turns for doc in self.index.documents)
+
+    def _said_by(self, sentence: int, speaker: str) -> bool:
+        """Whether ``sentence`` is ``speaker``'s: in one of their turns, or outside any turn and
+        naming them (the article around an interview reporting what they said)."""
+        said = self.index.speaker(sentence)
+        if said is not None:
+            return said == speaker
+        doc, span = self.index.sentence(sentence)
+        return names(doc.text[span.start : span.end], speaker, self.speakers[speaker])
 
     def _names_author(self, sentence: int) -> bool:
         return self.index.names_author(*self.index.sentence_rows[sentence].tolist())

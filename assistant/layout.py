@@ -92,7 +92,7 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
 
 class Index:
     """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes,
-    and the documents' structure: their numbers, which sentences lie where, where they name an author."""
+    and the documents' structure: their numbers, which sentences lie where (and who speaks them), where they name an author."""
 
     def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
                  search_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
@@ -136,6 +136,11 @@ class Index:
     def sentence(self, i: int) -> tuple[Document, Span]:
         doc_no, start, end = (int(x) for x in self.sentence_rows[i])
         return self.documents[doc_no], Span(start, end)
+
+    def speaker(self, i: int) -> str | None:
+        """Who speaks sentence ``i`` in an interview (its document's speaker turns), else None."""
+        doc, span = self.sentence(i)
+        return doc.speaker_of(span)
 
     @cached_property
     def _sentence_bounds(self) -> tuple[np.ndarray, np.ndarray]:

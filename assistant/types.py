@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
+
+from assistant.speakers import Turn, find_turns, speaker_at
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,15 @@ class Document:
         """The document's link when known, else its path in the corpus."""
         return self.metadata.url or self.path
 
+    @cached_property
+    def turns(self) -> tuple[Turn, ...]:
+        """The speaker turns of an interview or other transcript (speakers.py); empty for other texts."""
+        return find_turns(self.text)
+
+    def speaker_of(self, span: Span) -> str | None:
+        """Who speaks ``span``: the speaker of the one turn holding it, else None."""
+        return speaker_at(self.turns, span.start, span.end)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "doc_id": self.doc_id,
@@ -123,31 +135,36 @@ class Citation:
     author: str | None = None
     date: str | None = None
     page: int | None = None
+    speaker: str | None = None
 
     @classmethod
     def of(cls, document: Document, span: Span) -> Citation:
-        """``span`` of ``document`` with the document's title, source, author, date and page."""
+        """``span`` of ``document`` with the document's title, source, author, date and page, and its speaker."""
         meta = document.metadata
         return cls(document.doc_id, span, document.text[span.start : span.end], meta.title, document.source,
-                   meta.author, meta.date, document.page_at(span.start))
+                   meta.author, meta.date, document.page_at(span.start), document.speaker_of(span))
 
     def to_dict(self) -> dict[str, Any]:
         return {"doc_id": self.doc_id, "title": self.title, "source": self.source, "start": self.span.start,
-                "end": self.span.end, "text": self.text, "author": self.author, "date": self.date, "page": self.page}
+                "end": self.span.end, "text": self.text, "author": self.author, "date": self.date, "page": self.page,
+                "speaker": self.speaker}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Citation:
         """From :meth:`to_dict`'s fields of ``data``; other keys (e.g. the ``link`` of older results) are ignored."""
         return cls(data["doc_id"], Span(data["start"], data["end"]), data["text"], data["title"], data["source"],
-                   data.get("author"), data.get("date"), data.get("page"))
+                   data.get("author"), data.get("date"), data.get("page"), data.get("speaker"))
 
 
 def format_citation(citation: Citation, *, sep: str = ", ", place: bool = False, quote: bool = False) -> str:
     """How a citation is written, by the CLI and the app alike: “title”, author, date and page,
-    leaving out what is unknown; ``place`` adds where the text lies (the document's source,
-    its link when known, else its file in the corpus, and the character span); ``quote`` makes
-    it a ready-to-paste citation, the quoted text first."""
-    parts = [f"“{citation.title}”", citation.author, citation.date,
+    leaving out what is unknown; the speaker, when known, stands in the author's place ("Michal
+    Natorski (speaking)"), since an interview's authors are both people in it; ``place`` adds
+    where the text lies (the document's source, its link when known, else its file in the
+    corpus, and the character span); ``quote`` makes it a ready-to-paste citation, the quoted
+    text first."""
+    who = f"{citation.speaker} (speaking)" if citation.speaker else citation.author
+    parts = [f"“{citation.title}”", who, citation.date,
              None if citation.page is None else f"p. {citation.page}"]
     if place:
         parts.append(f"{citation.source}, characters {citation.span.start}–{citation.span.end}")
