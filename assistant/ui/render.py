@@ -214,7 +214,7 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
                      '<ins>underlined</ins> words are the quote’s.</p>')
     meaning = verdict == "paraphrase"
     if meaning:
-        parts.append(f'<p class="qa-paraphrase">{text(PARAPHRASE_NOTE.capitalize())}:</p>')
+        parts.append(f'<p class="qa-closest">{text(PARAPHRASE_NOTE.capitalize())}:</p>')
     if matches:
         parts.append(f'<ol class="qa-list">{"".join(_match_item(m, meaning) for m in matches)}</ol>')
     nearest = [Passage.from_dict(p) if isinstance(p, Mapping) else p for p in check.get("nearest") or ()]
