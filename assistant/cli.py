@@ -282,22 +282,36 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
 @common_options
 @click.argument("text", required=False)
 @click.option("--file", "path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
-              help="Read the quote from this UTF-8 file (- for stdin); it may span lines.")
+              help="Read the quote, or a draft, from this UTF-8 file (- for stdin); it may span lines.")
+@click.option("--draft", "as_draft", is_flag=True,
+              help="Check every quotation of the text (a file holding quotations is read as a draft anyway).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default=None,
+              help="A draft's table as text (default), CSV or JSON.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a draft's table here (CSV, or JSON when the name ends in .json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the check as JSON.")
-def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool) -> None:
-    """Check a quote against the sources: verbatim, altered or absent, and where.
+def quote(settings: Settings, text: str | None, path: Path | None, as_draft: bool, fmt: str | None,
+          out: Path | None, as_json: bool) -> None:
+    """Check a quote against the sources: verbatim, altered, paraphrase or absent, and where;
+    or every quotation of a draft.
 
     \b
     Prints the verdict, a similarity score (1.0 for verbatim) and every match with its
     document and character span. For an altered quote a word diff marks
     [-source words-] the quote changed or left out and {+quote words+} it changed or added.
+    A paraphrase is not a quote; the sentence closest in meaning is shown.
     An ellipsis (... or [...]) marks elided words. Quotes need at least 4 words.
+    A draft (--draft, or a file holding quotations in quotation marks) gets a table:
+    quotation, verdict, source, speaker, link.
     Exit code 0 for any verdict, 2 for an error.
     Examples:
       assistant quote "Kim's comments have been edited and condensed for clarity."
       assistant quote --file quote.txt --json
+      assistant quote --file draft.txt --out checked.csv
     """
+    from assistant.drafts import is_draft
     from assistant.errors import InputError
+    from assistant.quotes import PARAPHRASE_NOTE
 
     if (text is None) == (path is None):
         raise InputError("give the quote either as TEXT or with --file PATH, not both or neither")
@@ -306,6 +320,9 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool
             text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the quote from {path}: {exc}") from exc
+        as_draft = as_draft or is_draft(text, settings.quotes.min_words)
+    if as_draft or fmt or out:
+        return _check_draft(settings, text, fmt or ("json" if as_json else None), out)
     check = _open(settings).check_quote(text)
     for notice in check.notices:
         _warn(notice)
@@ -313,9 +330,13 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool
         _print_json(check.to_dict())
         return
     click.secho(f"{check.verdict} (score {check.score:.3f})", bold=True)
+    if check.verdict == "paraphrase":
+        click.echo(f"Not verified: {PARAPHRASE_NOTE}:")
     for number, match in enumerate(check.matches, start=1):
         how = "exact" if match.exact else (
             "after normalising " + ", ".join(match.normalizations) if match.normalizations else "closest span")
+        if check.verdict == "paraphrase":
+            how = f"meaning similarity {match.score:.2f}"
         cited = match.citation
         click.secho(f"[{number}] {format_citation(cited, place=True)} ({how})", bold=True)
         for part in match.parts:
@@ -329,6 +350,19 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_json: bool
         click.echo("No close passage in the sources. Nearest passages, for context only (not matches):")
         for p in check.nearest:
             click.echo(f"  - {format_citation(p.citation, place=True)}: {_shorten(' '.join(p.citation.text.split()))}")
+
+
+def _check_draft(settings: Settings, text: str, fmt: str | None, out: Path | None) -> None:
+    """Check every quotation of the draft ``text``; print the table (as ``fmt``) and/or write it to ``out``."""
+    from assistant.drafts import FORMATS, table
+
+    rows = table(_open(settings).check_draft(text))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(FORMATS["json" if out.suffix.lower() == ".json" else "csv"](rows), encoding="utf-8", newline="")
+        click.echo(f"{len(rows)} quotation(s) checked; table written to {out}", err=True)
+    if out is None or fmt:
+        click.echo(FORMATS[fmt or "table"](rows), nl=False)
 
 
 def _shorten(text: str, limit: int = 160) -> str:

@@ -36,7 +36,10 @@ class QuoteSettings:
     ``min_words``: shorter quotes are refused; ``max_chars``: longer ones are refused;
     ``altered_threshold``: least word similarity for ``altered``; ``max_gap``: most characters
     between elided parts; ``candidates``: passages retrieved to find regions for alignment;
-    ``max_matches``: altered spans kept.
+    ``max_matches``: altered spans kept; ``paraphrase_threshold``: least cosine similarity
+    (with the index's encoder) between a quote that is neither verbatim nor altered and its
+    nearest sentence for ``paraphrase``, calibrated for the default model by
+    bench/bench_paraphrase.py on eval/seed/paraphrases.jsonl.
     """
 
     min_words: int = 4
@@ -45,10 +48,14 @@ class QuoteSettings:
     max_gap: int = 1000
     candidates: int = 8
     max_matches: int = 5
+    # bench/bench_paraphrase.py (all-MiniLM-L6-v2): precision 1.00 (17 of 17 called), recall 0.81 of 21
+    # paraphrases, on the 43 sentences of eval/seed/paraphrases.jsonl; most similar unrelated one 0.62
+    paraphrase_threshold: float = 0.65
 
     def __post_init__(self) -> None:
-        if not 0 < self.altered_threshold <= 1:
-            raise InputError(f"altered_threshold must be in (0, 1], got {self.altered_threshold!r}")
+        for name in ("altered_threshold", "paraphrase_threshold"):
+            if not 0 < getattr(self, name) <= 1:
+                raise InputError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         for name in ("min_words", "max_gap", "candidates", "max_matches", "max_chars"):
             _whole(name, getattr(self, name))
 

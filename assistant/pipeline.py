@@ -16,6 +16,7 @@ from assistant.store import Index, Staleness, current_version, load_index
 from assistant.types import Answer, Passage, QuoteCheck
 
 if TYPE_CHECKING:
+    from assistant.drafts import DraftCheck
     from assistant.quotes import QuoteChecker
 
 
@@ -93,7 +94,7 @@ class Assistant:
         return responses
 
     def check_quote(self, text: str) -> QuoteCheck:
-        """Is ``text`` in the sources: a QuoteCheck with verdict verbatim, altered or absent.
+        """Is ``text`` in the sources: a QuoteCheck with verdict verbatim, altered, paraphrase or absent.
 
         The checker is built on first use. Raises InputError for a quote too short to check.
         """
@@ -102,6 +103,15 @@ class Assistant:
         if self._quote_checker is None:
             self._quote_checker = QuoteChecker(self.index, self.encoder, self.retriever)
         return self._quote_checker.check(text)
+
+    def check_draft(self, text: str) -> list[DraftCheck]:
+        """Every quotation of the draft ``text`` (in quotation marks, 4 words or more) with its check.
+
+        Raises InputError when the draft holds no such quotation.
+        """
+        from assistant.drafts import check_draft
+
+        return check_draft(text, self.check_quote, self.settings.quotes.min_words)
 
 
 class LiveAssistant:

@@ -1,6 +1,6 @@
 """Quote -> QuoteCheck: is the quote in the sources, exactly, where, and if not, what differs.
 
-Three verdicts:
+Four verdicts:
 
 - ``verbatim``: the quote occurs in a document, byte for byte or after normalisation (NFKC,
   quote marks, dashes, white space, line-break hyphenation, case of the first letter). Every
@@ -14,8 +14,12 @@ Three verdicts:
   (``2 * equal / (quote words + source words)``, a word that differs only in case counting
   3/4); a changed number, name or negation is one changed word, so it can never pass as
   verbatim.
-- ``absent``: no region scores at least ``altered_threshold``; the nearest passages are
-  returned in ``nearest`` as context only.
+- ``paraphrase``: not a quote (no region scores at least ``altered_threshold``), but the
+  sentence nearest in meaning (cosine similarity of the encoder's vectors, among the
+  sentences of the retrieved candidates) reaches ``paraphrase_threshold``: that sentence is
+  the one match, its ``score`` the cosine similarity. It says "closest in meaning", never
+  that the words were found.
+- ``absent``: neither; the nearest passages are returned in ``nearest`` as context only.
 
 Offsets always point into the original document text: ``document.text[start:end] == text``.
 Normalisation is :mod:`assistant.textnorm`, word alignment and diff :mod:`assistant.alignment`;
@@ -37,7 +41,10 @@ from assistant.store import Index
 from assistant.textnorm import Normalized, needed_normalizations, normalize
 from assistant.types import Citation, DiffOp, Document, Passage, QuoteCheck, QuoteMatch, Span
 
-__all__ = ["QuoteCheck", "QuoteChecker", "needed_normalizations", "normalize"]
+__all__ = ["PARAPHRASE_NOTE", "QuoteCheck", "QuoteChecker", "needed_normalizations", "normalize"]
+
+# How a paraphrase is put to readers, by the CLI and the app alike: never as a verified quote.
+PARAPHRASE_NOTE = "not a quote; closest in meaning"
 
 _ELLIPSIS = re.compile(r"\s*(?:\[\s*(?:\.\s?){3,}\s*\]|\[\s*\u2026\s*\]|\.(?:\s?\.){2,}|\u2026)\s*")
 _WORD = re.compile(r"\w+")
@@ -79,6 +86,7 @@ class QuoteChecker:
         self.candidates = limits.candidates
         self.max_matches = limits.max_matches
         self.max_chars = limits.max_chars
+        self.paraphrase_threshold = limits.paraphrase_threshold
         self._normalized: list[Normalized] | None = None
 
     @property
@@ -104,7 +112,11 @@ class QuoteChecker:
         if close:
             matches = tuple(self._altered_match(a) for a in close)
             return QuoteCheck(quote, "altered", best, matches, (), tuple(notices))
-        return QuoteCheck(quote, "absent", best, (), tuple(retrieval.passages[:3]), tuple(notices))
+        nearest = tuple(retrieval.passages[:3])
+        meaning = self._closest_in_meaning(retrieval.sentence_scores)
+        if meaning is not None:
+            return QuoteCheck(quote, "paraphrase", best, (meaning,), nearest, tuple(notices))
+        return QuoteCheck(quote, "absent", best, (), nearest, tuple(notices))
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -261,6 +273,19 @@ class QuoteChecker:
             first = a if first is None else first
             cursor = b
         return _Aligned(doc_no, spans, equal, size, diff, lo if first is None else first, cursor)
+
+    # -- paraphrase ---------------------------------------------------------------------------
+
+    def _closest_in_meaning(self, similarities: dict[int, float]) -> QuoteMatch | None:
+        """The sentence most similar in meaning (sentence number -> cosine similarity), as a
+        match scored by that similarity, when it reaches ``paraphrase_threshold``."""
+        if not similarities:
+            return None
+        number, similarity = max(similarities.items(), key=lambda item: (item[1], -item[0]))
+        if similarity < self.paraphrase_threshold:
+            return None
+        doc_no, start, end = (int(x) for x in self.index.sentence_rows[number])
+        return self._match(self.index.documents[doc_no], doc_no, [Span(start, end)], False, similarity, (), ())
 
     def _altered_match(self, aligned: _Aligned) -> QuoteMatch:
         doc = self.index.documents[aligned.doc_no]

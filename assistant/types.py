@@ -298,10 +298,11 @@ class QuoteMatch:
 
 @dataclass(frozen=True)
 class QuoteCheck:
-    """The verdict on one quote: ``verbatim``, ``altered`` or ``absent``.
+    """The verdict on one quote: ``verbatim``, ``altered``, ``paraphrase`` or ``absent``.
 
-    ``matches`` lists every occurrence (verbatim) or the closest spans, best first (altered),
-    and is empty when absent; ``nearest`` then holds the nearest passages, for context only.
+    ``matches`` lists every occurrence (verbatim), the closest spans, best first (altered), or
+    the one sentence closest in meaning, scored by its cosine similarity (paraphrase: not a
+    quote), and is empty when absent; ``nearest`` holds the nearest passages, for context only.
     ``score`` is 1.0 for verbatim, else the best word-level similarity found (0 to 1).
     """
 

@@ -29,6 +29,7 @@ REPO = Path(__file__).parent.parent
 EVAL = REPO / "eval"  # the development sets, committed in the repository (see eval/README.md)
 SEED_QUESTIONS = EVAL / "seed" / "questions.jsonl"
 SEED_QUOTES = EVAL / "seed" / "quotes.jsonl"
+SEED_PARAPHRASES = EVAL / "seed" / "paraphrases.jsonl"  # paraphrases and unrelated sentences
 SQUAD = EVAL / "squad-sample"
 SELQA = EVAL / "selqa-dev"
 HOSTILE = "hostile/almanac"  # a document of the app's corpus full of markup, LaTeX and script

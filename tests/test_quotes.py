@@ -20,7 +20,7 @@ from assistant.store import Index, build_index, load_index
 from assistant.textnorm import QUOTE_MARKS, Normalized
 from assistant.types import DiffOp
 from assistant.ui.render import source_link
-from conftest import DATA, SEED_QUOTES, FakeEncoder
+from conftest import DATA, SEED_PARAPHRASES, SEED_QUOTES, FakeEncoder
 
 QUOTES = DATA / "quotes"
 
@@ -334,6 +334,45 @@ def test_seed_dev_set_is_all_covered() -> None:
     assert len(dev) >= 9 and {c["expected"] for c in dev} == {"verbatim", "altered", "absent"}
 
 
+# --- paraphrase: not a quote, closest in meaning -------------------------------------------------------
+
+PARAPHRASES = _cases(SEED_PARAPHRASES)
+
+
+@pytest.mark.slow
+def test_a_paraphrase_is_not_a_quote_but_names_the_sentence_closest_in_meaning(seed_checker: QuoteChecker) -> None:
+    quote = ("Samsung and SK Hynix will now need a licence from the American president before buying US equipment "
+             "for their Chinese factories.")
+    check = seed_checker.check(quote)
+    assert check.verdict == "paraphrase" and check.score < seed_checker.altered_threshold
+    (match,) = check.matches
+    assert match.citation.doc_id == "001_c4102580e4b6b722" and not match.exact and match.diff == ()
+    assert match.citation.text.startswith("Samsung and SK Hynix will now be expected to seek a license")
+    assert seed_checker.paraphrase_threshold <= match.score < 1.0
+    _assert_offsets(seed_checker.index, check)
+    assert QuoteCheck.from_dict(json.loads(json.dumps(check.to_dict()))) == check
+    for unrelated in ("The recipe calls for two cups of flour and a pinch of salt.",
+                      "The moon is made of green cheese, according to the ministry of dairy."):
+        check = seed_checker.check(unrelated)
+        assert check.verdict == "absent" and check.matches == () and check.nearest
+
+
+@pytest.mark.slow
+def test_paraphrase_precision_on_the_dev_set(seed_checker: QuoteChecker) -> None:
+    """Measured with the threshold of QuoteSettings: precision 1.00 (17 called), recall 0.81 (of 21)."""
+    assert len(PARAPHRASES) >= 40 and {c["expected"] for c in PARAPHRASES} == {"paraphrase", "absent"}
+    called, right = 0, 0
+    for case in PARAPHRASES:
+        check = seed_checker.check(case["quote"])
+        assert check.verdict in ("paraphrase", "absent"), (case["id"], check.verdict)  # none is a quote
+        if check.verdict == "paraphrase":
+            called += 1
+            right += case["expected"] == "paraphrase" and check.matches[0].citation.doc_id == case["source"]
+    paraphrases = sum(c["expected"] == "paraphrase" for c in PARAPHRASES)
+    assert right / called >= 1.0
+    assert right / paraphrases >= 0.80
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
@@ -375,6 +414,11 @@ def test_cli_quote_human_output(seed_index: Settings) -> None:
     result = _run("quote", "Seoul will host the 2027 AI Safety Summit.", *_dirs(seed_index))
     assert result.exit_code == 0 and result.stdout.startswith("absent")
     assert "for context only" in result.stdout
+    result = _run("quote", "Engineers are now writing the first safety rules for the shared data platforms.",
+                  *_dirs(seed_index))
+    assert result.exit_code == 0 and result.stdout.startswith("paraphrase")
+    assert "Not verified: not a quote; closest in meaning:" in result.stdout
+    assert "meaning similarity 0." in result.stdout and "Technical teams are currently drafting" in result.stdout
 
 
 @pytest.mark.slow

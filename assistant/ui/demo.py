@@ -79,14 +79,23 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
 
             with gr.Tab("Check a quote", id="quote", elem_id="tab-quote"):
                 quote = gr.Textbox(label="Quote", elem_id="quote", lines=4, max_length=200_000,
-                                   placeholder="Paste a quote to see whether the documents say exactly that.")
-                check = gr.Button("Check quote", variant="primary", elem_id="check-quote")
+                                   placeholder="Paste a quote to see whether the documents say exactly that, "
+                                               "or a draft to check every quotation in it.")
+                with gr.Row():
+                    check = gr.Button("Check quote", variant="primary", elem_id="check-quote")
+                    check_all = gr.Button("Check every quotation", elem_id="check-draft")
                 quote_result = gr.HTML(elem_id="quote-result", js_on_load=None)
+                draft_files = gr.File(label="Download the table", elem_id="draft-files", file_count="multiple",
+                                      interactive=False)
                 with gr.Accordion("Result as JSON", open=False):
                     quote_json = gr.JSON(label="Quote check", elem_id="quote-json")
                 check_args = {"fn": handlers.check_quote, "inputs": [quote], "outputs": [quote_result, quote_json]}
                 check.click(**check_args, api_name="check_quote")
                 quote.submit(**check_args, api_name=False)
+                for event in (check.click, quote.submit):  # a draft's downloads go with its table
+                    event(lambda: None, None, draft_files, api_name=False, queue=False)
+                check_all.click(handlers.check_draft, [quote], [quote_result, quote_json, draft_files],
+                                api_name="check_draft")
 
             with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
                 gr.Markdown("Upload a question set: JSONL with `id`, `question`, `answers` and `sources` per "

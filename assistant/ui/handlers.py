@@ -21,6 +21,7 @@ from assistant.types import format_citation
 from assistant.ui.render import (
     document_link,
     link,
+    render_draft_table,
     render_quote_check,
     render_response,
     render_comparison,
@@ -32,6 +33,7 @@ from assistant.ui.render import (
 
 EMPTY_QUESTION = "Type a question about the documents first."
 EMPTY_QUOTE = "Paste a quote to check first."
+EMPTY_DRAFT = "Paste a draft with quotations to check first."
 NO_CITATION = "There is no citation to copy yet: ask a question first."
 NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
 TWO_RUNS = "Run two evaluations first: a comparison needs two runs of this session."
@@ -120,6 +122,23 @@ class Handlers:
             raise gr.Error(str(exc)) from exc
         data = check.to_dict()
         return render_quote_check(data), data
+
+    def check_draft(self, draft: str) -> tuple[Any, Any, Any]:
+        """(table HTML, rows as JSON, [CSV, JSON] files) for every quotation of ``draft``."""
+        from assistant.drafts import table, table_csv, table_json
+
+        if not draft or not draft.strip():
+            gr.Warning(EMPTY_DRAFT)
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            rows = table(self.live.current().check_draft(draft))
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        folder = Path(tempfile.mkdtemp(prefix="draft-", dir=self.results_dir))
+        files = [folder / "quotations.csv", folder / "quotations.json"]
+        files[0].write_text(table_csv(rows), encoding="utf-8", newline="")
+        files[1].write_text(table_json(rows), encoding="utf-8")
+        return render_draft_table(rows), rows, [str(f) for f in files]
 
     # --- Evaluate ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from assistant.compare import ALPHA, flips
 from assistant.conversation import Turn
 from assistant.pipeline import Response
+from assistant.quotes import PARAPHRASE_NOTE
 from assistant.types import Answer, Citation, Passage, format_citation
 
 # Markdown, GFM, LaTeX ($) and Handlebars/JS-template ({ } $ `) syntax, plus HTML's own.
@@ -32,6 +33,8 @@ PASSAGE_LABELS = {"other": "also matched", "weak": "weak match", "nearest": "for
 VERDICT_LABELS = {
     "verbatim": ("Verbatim", "The quote occurs word for word in the sources."),
     "altered": ("Altered", "A close passage exists, but the quote differs from it."),
+    "paraphrase": ("Paraphrase", f"{PARAPHRASE_NOTE[:1].upper()}{PARAPHRASE_NOTE[1:]}: the words are not in the "
+                                 "sources, but the sentence below says much the same. It is not a verified quote."),
     "absent": ("Absent", "The quote was not found in the sources."),
 }
 
@@ -74,12 +77,16 @@ def source_link(doc_id: str, start: int, end: int) -> str:
     return "/source?" + urlencode({"doc": doc_id, "start": start, "end": end})
 
 
+def _open_link(href: str) -> str:
+    return (f'<a class="qa-open" href="{attr(href)}" target="_blank" rel="noopener">Open in source'
+            f'<span class="qa-sr"> (opens in a new tab)</span></a>')
+
+
 def _cite_line(citation: Citation, extra: Iterable[str] = ()) -> str:
     bits = [text(format_citation(citation, sep=" · ")), *extra]
     link = source_link(citation.doc_id, citation.span.start, citation.span.end)
-    return (f'<p class="qa-cite">{" · ".join(bits)} · '
-            f'<a class="qa-open" href="{attr(link)}" target="_blank" rel="noopener">Open in source'
-            f'<span class="qa-sr"> (opens in a new tab)</span></a></p>')
+    return f'<p class="qa-cite">{" · ".join(bits)} · {_open_link(link)}</p>'
+
 
 
 # --- the Ask tab -----------------------------------------------------------------------------
@@ -172,7 +179,7 @@ def _diff(ops: Sequence[Mapping[str, str]]) -> str:
     return " ".join(part for part in out if part)
 
 
-def _match_item(match: Mapping[str, Any]) -> str:
+def _match_item(match: Mapping[str, Any], meaning: bool = False) -> str:
     context, c_start = match.get("context") or "", match.get("context_start", match["start"])
     lo, hi = match["start"] - c_start, match["end"] - c_start
     if context and 0 <= lo <= hi <= len(context):
@@ -180,7 +187,8 @@ def _match_item(match: Mapping[str, Any]) -> str:
                  f'{text(context[lo:hi])}</mark>{text(trim(context[hi:], CONTEXT_CHARS))}')
     else:
         shown = f'<mark class="qa-answer">{text(match["text"])}</mark>'
-    extra = [f"characters {match['start']}–{match['end']}", f"similarity {float(match.get('score', 0)):.2f}"]
+    similarity = f"{'meaning ' if meaning else ''}similarity {float(match.get('score', 0)):.2f}"
+    extra = [f"characters {match['start']}–{match['end']}", similarity]
     if match.get("normalizations"):
         extra.append("after normalising " + text(", ".join(match["normalizations"])))
     cite = _cite_line(Citation.from_dict(match), extra)
@@ -205,13 +213,35 @@ def render_quote_check(check: Mapping[str, Any]) -> str:
     if any(m.get("diff") and not m.get("exact") for m in matches):
         parts.append('<p class="qa-legend">In the differences, <del>struck</del> words are the source’s and '
                      '<ins>underlined</ins> words are the quote’s.</p>')
+    meaning = verdict == "paraphrase"
+    if meaning:
+        parts.append(f'<p class="qa-closest">{text(PARAPHRASE_NOTE.capitalize())}:</p>')
     if matches:
-        parts.append(f'<ol class="qa-list">{"".join(_match_item(m) for m in matches)}</ol>')
+        parts.append(f'<ol class="qa-list">{"".join(_match_item(m, meaning) for m in matches)}</ol>')
     nearest = [Passage.from_dict(p) if isinstance(p, Mapping) else p for p in check.get("nearest") or ()]
     if nearest:
         parts.append(_passage_list(nearest, "Nearest passages, for context only", "nearest"))
     parts.append("</div>")
     return "".join(parts)
+
+
+def render_draft_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The table of a draft's quotations (drafts.table's rows): quotation, verdict, source,
+    speaker and a link opening the source at the cited span."""
+    cells = []
+    for row in rows:
+        verdict = str(row["verdict"])
+        label = VERDICT_LABELS.get(verdict, (verdict.capitalize(), ""))[0]
+        source = text(row["source"] or "—")
+        if verdict == "paraphrase":
+            source = f"{text(PARAPHRASE_NOTE)}: “{text(trim(row['source_text'], SNIPPET_CHARS))}” — {source}"
+        opened = "—"
+        if row.get("doc_id"):
+            opened = _open_link(source_link(row["doc_id"], row["source_start"], row["source_end"]))
+        cells.append([text(row["quotation"]), f'<span class="qa-badge qa-{attr(verdict)}">{text(label)}</span>',
+                      source, text(row.get("speaker") or "—"), opened])
+    return render_table(["Quotation", "Verdict", "Source", "Speaker", "Link"], cells,
+                        f"Quotations in the draft ({len(rows)})", raw=range(5))
 
 
 # --- the Library and Evaluate tabs -----------------------------------------------------------
@@ -246,11 +276,13 @@ def render_comparison(comparison: Mapping[str, Any], a: str, b: str) -> str:
                else "<p>No question flipped between the two runs.</p>") + "</div>")
 
 
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str, *, raw: int = -1) -> str:
-    """An HTML table; cells are escaped except column ``raw`` (already-built HTML)."""
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str, *,
+                 raw: int | range = -1) -> str:
+    """An HTML table; cells are escaped except those of column(s) ``raw`` (already-built HTML)."""
+    raw = range(raw, raw + 1) if isinstance(raw, int) else raw
     head = "".join(f'<th scope="col">{text(h)}</th>' for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell if i == raw else text(cell)}</td>" for i, cell in enumerate(row)) + "</tr>"
+        "<tr>" + "".join(f"<td>{cell if i in raw else text(cell)}</td>" for i, cell in enumerate(row)) + "</tr>"
         for row in rows
     )
     return (f'<div class="qa-table-wrap"><table class="qa-table"><caption>{text(caption)}</caption>'

@@ -40,7 +40,7 @@ SCRIPT = """() => {
         relabel(el, label.slice(0, label.indexOf("message: ") + 9) + said);
       });
     }
-    document.querySelectorAll("#eval-files a[download]").forEach((a) => {
+    document.querySelectorAll("#eval-files a[download], #draft-files a[download]").forEach((a) => {
       relabel(a, `Download ${a.getAttribute("download")} (${a.textContent.replace("⇣", "").trim()})`);
     });
   };

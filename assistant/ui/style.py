@@ -18,13 +18,15 @@ strong.qa-phrase { text-decoration: underline 2px; text-underline-offset: 2px; }
 .qa-list { padding-left: 1.4em; margin: 0.3em 0; }
 .qa-list li { margin: 0.5em 0; }
 .qa-card .qa-list li > p { display: block; }
-#eval-files button[aria-label="Remove this file"] { display: none; }
+#eval-files button[aria-label="Remove this file"], #draft-files button[aria-label="Remove this file"] { display: none; }
 .qa-snippet { font-size: 0.9em; }
 .qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .qa-badge { display: inline-block; font-weight: 700; padding: 0.15em 0.7em; border-radius: 999px;
   color: #fff; letter-spacing: 0.02em; }
 .qa-badge.qa-verbatim { background: #1a7f37; }
 .qa-badge.qa-altered { background: #9a6700; }
+.qa-badge.qa-paraphrase { background: #6639ba; }
+.qa-table .qa-badge { white-space: nowrap; font-size: 0.85em; }
 .qa-badge.qa-absent { background: #cf222e; }
 .qa-diff del, .qa-legend del { background: #ffebe9; color: #82071e; text-decoration: line-through; }
 .qa-diff ins, .qa-legend ins { background: #dafbe1; color: #044f1e; text-decoration: underline; }
