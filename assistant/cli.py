@@ -19,7 +19,6 @@ from assistant import __version__
 from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings
 from assistant.errors import AssistantError
 from assistant.runtime import QUERY_THREADS, configure_process
-from assistant.types import format_citation
 
 if TYPE_CHECKING:
     from assistant.corpus import Skipped
@@ -168,34 +167,15 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     Example:
       assistant ask "Which navigation app do people use in Seoul?" --k 3
     """
+    from assistant.terminal import print_response
+
     response = _open(settings).ask(question, k=k, doc_ids=list(doc_ids) or None)
     for notice in response.notices:
         _warn(notice)
     if as_json:
         _print_json(response.to_dict())
         return
-    answer = response.answer
-    if answer:
-        click.secho(f"Answer (confidence {answer.confidence:.2f}):", bold=True)
-        if answer.phrase:
-            click.echo("  " + click.style(answer.phrase.text, bold=True, underline=True))
-        click.echo(f"  “{_marked(answer)}”")
-        click.echo(f"  — {format_citation(answer.citation, place=True)}\n")
-        click.secho("Passages:", bold=True)
-    else:
-        click.secho("The sources don't appear to answer this. Nearest passages (weak matches):", bold=True)
-    for p in response.passages:
-        click.secho(f"[{p.rank}] {format_citation(p.citation, place=True)}, score {p.score:.3f}", bold=True)
-        click.echo(p.citation.text.strip() + "\n")
-
-
-def _marked(answer: Any) -> str:
-    """The answer's text with its phrase, if any, underlined (plain text when not a terminal)."""
-    parts = answer.around_phrase()
-    if parts is None:
-        return answer.citation.text
-    before, phrase, after = parts
-    return before + click.style(phrase, underline=True) + after
+    print_response(response)
 
 
 @main.command("eval")
@@ -311,7 +291,7 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_draft: boo
     """
     from assistant.drafts import is_draft
     from assistant.errors import InputError
-    from assistant.quotes import PARAPHRASE_NOTE
+    from assistant.terminal import print_quote_check
 
     if (text is None) == (path is None):
         raise InputError("give the quote either as TEXT or with --file PATH, not both or neither")
@@ -329,27 +309,7 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_draft: boo
     if as_json:
         _print_json(check.to_dict())
         return
-    click.secho(f"{check.verdict} (score {check.score:.3f})", bold=True)
-    if check.verdict == "paraphrase":
-        click.echo(f"Not verified: {PARAPHRASE_NOTE}:")
-    for number, match in enumerate(check.matches, start=1):
-        how = "exact" if match.exact else (
-            "after normalising " + ", ".join(match.normalizations) if match.normalizations else "closest span")
-        if check.verdict == "paraphrase":
-            how = f"meaning similarity {match.score:.2f}"
-        cited = match.citation
-        click.secho(f"[{number}] {format_citation(cited, place=True)} ({how})", bold=True)
-        for part in match.parts:
-            click.echo(f"    part chars {part.start}-{part.end}: "
-                       f"{_shorten(cited.text[part.start - cited.span.start : part.end - cited.span.start])}")
-        if match.diff:
-            click.echo("    " + _word_diff(match.diff, match.parts))
-        else:
-            click.echo("    " + _shorten(" ".join(cited.text.split()), 400))
-    if check.verdict == "absent":
-        click.echo("No close passage in the sources. Nearest passages, for context only (not matches):")
-        for p in check.nearest:
-            click.echo(f"  - {format_citation(p.citation, place=True)}: {_shorten(' '.join(p.citation.text.split()))}")
+    print_quote_check(check)
 
 
 def _check_draft(settings: Settings, text: str, fmt: str | None, out: Path | None) -> None:
@@ -363,33 +323,6 @@ def _check_draft(settings: Settings, text: str, fmt: str | None, out: Path | Non
         click.echo(f"{len(rows)} quotation(s) checked; table written to {out}", err=True)
     if out is None or fmt:
         click.echo(FORMATS[fmt or "table"](rows), nl=False)
-
-
-def _shorten(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[: limit // 2 - 2] + " … " + text[-(limit // 2 - 2) :]
-
-
-def _word_diff(diff: Any, parts: Any = ()) -> str:
-    """The diff of a QuoteMatch as one line: [-source-]{+quote+}, long equal runs shortened,
-    `` … `` where the quote elides words between ``parts``."""
-    ends, total = [], 0
-    for part in parts[:-1]:
-        total += part.end - part.start
-        ends.append(total)
-    out, consumed = [], 0
-    for d in diff:
-        source, said = " ".join(d.source.split()), " ".join(d.quote.split())
-        tail = " " if (d.source or d.quote)[-1:].isspace() else ""
-        if d.op == "equal":
-            out.append(_shorten(source, 120) + tail)
-        else:
-            deleted = click.style(f"[-{source}-]", fg="red") if source else ""
-            added = click.style(f"{{+{said}+}}", fg="green") if said else ""
-            out.append(deleted + added + tail)
-        consumed += len(d.source)
-        if d.source and consumed in ends:
-            out.append(" … ")
-    return "".join(out).strip()
 
 
 @main.command()

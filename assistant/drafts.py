@@ -200,7 +200,7 @@ def table(checks: Sequence[DraftCheck], link: Callable[[Any], str] = lambda cita
             "verdict": check.verdict if check else "not checked",
             "score": check.score if check else None,
             "source": format_citation(cited) if cited else (item.problem or ""),
-            "speaker": getattr(cited, "speaker", None) if cited else None,
+            "speaker": cited.speaker if cited else None,
             "link": link(cited) if cited else "",
             "doc_id": cited.doc_id if cited else None,
             "source_start": cited.span.start if cited else None,

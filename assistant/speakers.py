@@ -35,7 +35,7 @@ _TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "Professor", "Pres
 _SAYING = re.compile(
     r"\b(?:say|says|said|saying|tell|tells|told|think|thinks|thought|answer(?:s|ed)?|repl(?:y|ies|ied)"
     r"|respond(?:s|ed)?|argue[sd]?|claim(?:s|ed)?|explain(?:s|ed)?|believe[sd]?|mention(?:s|ed)?"
-    r"|speak|speaks|spoke|comment(?:s|ed)?|view|views|opinion|according to)\b",
+    r"|(?:speaks?|spoke)\s+(?:about|on|of)|comment(?:s|ed)?|view|views|opinion|according to)\b",
     re.IGNORECASE,
 )
 

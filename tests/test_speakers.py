@@ -159,6 +159,8 @@ def test_copied_citation_names_only_the_speaker(seed_documents: dict[str, Docume
     ("Who told PassBlue about the panel?", None),  # PassBlue is told, not telling
     ("What did Kim Jong Un say about drones?", None),  # another Kim
     ("Where was Natorski based?", None),
+    ("what languages does sangjin kim speak", None),  # speaking a language is not saying something
+    ("What did Kim speak about at the panel?", KIM),
     ("What did the ambassador say about Gaza?", None),
 ])
 def test_asked_speaker(seed_documents: dict[str, Document], question: str, speaker: str | None) -> None:
