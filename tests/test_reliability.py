@@ -128,7 +128,7 @@ def test_megabyte_quote_is_refused_at_once_with_the_limit(mini: Assistant) -> No
 def test_long_quote_within_the_limit_gets_a_verdict(mini: Assistant) -> None:
     quote = " ".join([SENTENCE] * (19_000 // (len(SENTENCE) + 1)))
     check = mini.check_quote(quote)
-    assert check.verdict in ("altered", "absent") and 0 <= check.score < 1
+    assert check.verdict in ("altered", "paraphrase", "absent") and 0 <= check.score < 1  # never verified
 
 
 @pytest.mark.parametrize("junk", ["\x00", "\x07", "\x1b", "\x7f", "\x85"])
@@ -149,7 +149,7 @@ def test_control_characters_in_a_quote_do_not_hide_a_verbatim_match(mini: Assist
 ])
 def test_odd_quotes_get_a_verdict(mini_real: Assistant, quote: str) -> None:
     check = mini_real.check_quote(quote)
-    assert check.verdict in ("verbatim", "altered", "absent")
+    assert check.verdict in ("verbatim", "altered", "paraphrase", "absent")
     assert check.to_dict()["verdict"] == check.verdict
     for cited in (match.citation for match in check.matches):
         assert mini_real.index.by_id[cited.doc_id].text[cited.span.start : cited.span.end] == cited.text
