@@ -23,8 +23,12 @@ Diego Salama: Where was he based?". No model is involved and nothing is download
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Response
 
 _WORD = re.compile(r"[\w'’-]+")
 _CONTINUATION = re.compile(
@@ -64,15 +68,18 @@ class Turn:
     topic: str
     follow_up: bool = False
     subject: str = ""
+    without_subject: str = ""  # the query without the previous answer's subject, when it got one
 
 
 @dataclass(frozen=True)
 class Query:
-    """The text to search for a question; ``follow_up`` tells whether context was added."""
+    """The text to search for a question; ``follow_up`` tells whether context was added;
+    ``without_subject`` is the text without the previous answer's subject, when it got one."""
 
     text: str
     topic: str
     follow_up: bool
+    without_subject: str = ""
 
 
 def content_words(text: str) -> list[str]:
@@ -164,7 +171,8 @@ def build_query(question: str, history: Sequence[Turn] = ()) -> Query:
     if topic and is_follow_up(text):
         rest = _CONTINUATION.sub("", text, count=1) or text
         subject = history[-1].subject if _has_pronoun(rest) else ""
-        return Query(f"{' '.join(filter(None, (topic, subject)))}: {rest}", topic, True)
+        plain = f"{topic}: {rest}"
+        return Query(f"{topic} {subject}: {rest}", topic, True, plain) if subject else Query(plain, topic, True)
     return Query(text, topic_of(text) or topic, False)
 
 
@@ -176,7 +184,25 @@ def next_turn(question: str, history: Sequence[Turn] = ()) -> Turn:
     query = build_query(question, history)
     subject = history[-1].subject if history and query.follow_up else ""
     return Turn(question=question, query=query.text, topic=query.topic, follow_up=query.follow_up,
-                subject=subject)
+                subject=subject, without_subject=query.without_subject)
+
+
+def ask_turn(ask: Callable[[str], Response], turn: Turn) -> tuple[Response, Turn]:
+    """Ask ``turn``'s query; when it carries the previous answer's subject, ask it without the
+    subject too and keep the more confident answer, with the query that gave it. The subject
+    finds the person again ("Where was he based?"), but can also pull the search back to the
+    answer already given: after "Lee Jae-myung will lead the Council debate", "When was he
+    elected?" is answered by "He was elected in June" only without the name."""
+    response = ask(turn.query)
+    if turn.without_subject:
+        other = ask(turn.without_subject)
+        if _confidence(other) > _confidence(response):
+            return other, replace(turn, query=turn.without_subject)
+    return response, turn
+
+
+def _confidence(response: Response) -> float:
+    return response.answer.confidence if response.answer else 0.0
 
 
 def answered(turn: Turn, sentence: str, phrase: str | None = None, author: str | None = None) -> Turn:

@@ -7,6 +7,7 @@ import pytest
 from assistant.conversation import (
     Turn,
     answered,
+    ask_turn,
     author_names,
     build_query,
     content_words,
@@ -121,17 +122,63 @@ PAIRS = [
 ]
 
 
+def _after_answer(assistant, question: str, follow_up: str) -> Turn:  # noqa: ANN001 - an Assistant
+    """The turn ``follow_up`` makes once ``question`` was asked and answered, as the app makes it."""
+    turn = next_turn(question)
+    answer = assistant.ask(turn.query).answer
+    assert answer is not None
+    turn = answered(turn, answer.citation.text, answer.phrase.text if answer.phrase else None, answer.citation.author)
+    return next_turn(follow_up, [turn])
+
+
 @pytest.mark.parametrize(("question", "follow_up", "names", "expected"), PAIRS)
 def test_follow_ups_with_a_pronoun_find_the_answer_about_the_same_subject(
         seed_index, real_encoder, question: str, follow_up: str, names: str, expected: str) -> None:
     from assistant.pipeline import Assistant
 
     assistant = Assistant.open(seed_index, real_encoder)
-    turn = next_turn(question)
-    answer = assistant.ask(turn.query).answer
-    assert answer is not None
-    turn = answered(turn, answer.citation.text, answer.phrase.text if answer.phrase else None, answer.citation.author)
-    second = next_turn(follow_up, [turn])
+    second = _after_answer(assistant, question, follow_up)
     assert second.follow_up and names in second.query
-    response = assistant.ask(second.query)
+    response, second = ask_turn(assistant.ask, second)  # as the app asks it
     assert response.answer is not None and expected in response.answer.citation.text
+
+
+# Pairs where the previous answer's subject pulls the search back to the answer already given;
+# the follow-up is also asked without it, and the more confident answer is kept.
+SUBJECT_MISLEADS = [
+    ("Who will lead the Security Council debate on AI?", "When was he elected?", "He was elected in June"),
+    ("Who was the Embassy Science Fellow?", "How many interviews did he run?", "over 30 interviews"),
+]
+
+
+@pytest.mark.parametrize(("question", "follow_up", "expected"), SUBJECT_MISLEADS)
+def test_a_follow_up_is_also_asked_without_the_subject(
+        seed_index, real_encoder, question: str, follow_up: str, expected: str) -> None:
+    from assistant.pipeline import Assistant
+
+    assistant = Assistant.open(seed_index, real_encoder)
+    second = _after_answer(assistant, question, follow_up)
+    assert second.without_subject and second.without_subject != second.query  # the subject was carried
+    response, asked = ask_turn(assistant.ask, second)
+    assert asked.query == second.without_subject
+    assert response.answer is not None and expected in response.answer.citation.text
+
+
+def test_ask_turn_keeps_the_more_confident_answer() -> None:
+    from types import SimpleNamespace
+
+    def reply(confidence: float | None) -> SimpleNamespace:
+        return SimpleNamespace(answer=None if confidence is None else SimpleNamespace(confidence=confidence))
+
+    turn = Turn(question="When was he elected?", query="debate Lee: When was he elected?", topic="debate",
+                follow_up=True, subject="Lee", without_subject="debate: When was he elected?")
+    confidences = {turn.query: 0.4, turn.without_subject: 0.6}
+    response, asked = ask_turn(lambda q: reply(confidences[q]), turn)
+    assert response.answer.confidence == 0.6 and asked.query == turn.without_subject
+    confidences = {turn.query: 0.7, turn.without_subject: None}
+    response, asked = ask_turn(lambda q: reply(confidences[q]), turn)
+    assert response.answer.confidence == 0.7 and asked == turn
+    plain = Turn(question="Who leads it?", query="debate: Who leads it?", topic="debate", follow_up=True)
+    asked_queries = []
+    ask_turn(lambda q: asked_queries.append(q) or reply(0.5), plain)
+    assert asked_queries == [plain.query]  # nothing carried: asked once

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.conversation import Turn, answered, next_turn
+from assistant.conversation import Turn, answered, ask_turn, next_turn
 from assistant.errors import AssistantError
 from assistant.metrics import EXPLANATIONS, metric_counts
 from assistant.pipeline import Assistant, LiveAssistant
@@ -74,7 +74,9 @@ class Handlers:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         turn = next_turn(question, [Turn(**t) for t in turns or []])
         try:
-            response = self.live.current().ask(turn.query, k=int(k), doc_ids=list(doc_ids or []) or None)
+            assistant = self.live.current()
+            response, turn = ask_turn(
+                lambda query: assistant.ask(query, k=int(k), doc_ids=list(doc_ids or []) or None), turn)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         history = list(history or []) + [
