@@ -59,6 +59,7 @@ def test_app_shows_a_paraphrase_as_not_a_quote(client: Client) -> None:
 def test_draft_check_table_and_paraphrase_in_the_browser(page, tmp_path: Path) -> None:
     open_tab(page, "Check a quote")
     result = page.locator("#quote-result")
+    expect(page.locator("#draft-files")).to_be_hidden()  # no empty download box before a draft's table
     page.get_by_label("Quote").fill(DRAFT)
     page.get_by_role("button", name="Check every quotation").click()
     table = result.locator("table")
@@ -93,4 +94,5 @@ def test_draft_check_table_and_paraphrase_in_the_browser(page, tmp_path: Path) -
     expect(result.locator(".qa-match blockquote mark")).to_contain_text("Technical teams are currently drafting")
     expect(result.locator(".qa-match .qa-cite")).to_contain_text("meaning similarity 0.")
     expect(page.locator("#draft-files a")).to_have_count(0)  # the draft's downloads went with its table
+    expect(page.locator("#draft-files")).to_be_hidden()
     shoot(page, "quote-paraphrase")

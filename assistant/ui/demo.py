@@ -86,16 +86,17 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                     check_all = gr.Button("Check every quotation", elem_id="check-draft")
                 quote_result = gr.HTML(elem_id="quote-result", js_on_load=None)
                 draft_files = gr.File(label="Download the table", elem_id="draft-files", file_count="multiple",
-                                      interactive=False)
+                                      interactive=False, visible=False)  # shown with a draft's table
                 with gr.Accordion("Result as JSON", open=False):
                     quote_json = gr.JSON(label="Quote check", elem_id="quote-json")
                 check_args = {"fn": handlers.check_quote, "inputs": [quote], "outputs": [quote_result, quote_json]}
                 check.click(**check_args, api_name="check_quote")
                 quote.submit(**check_args, api_name=False)
                 for event in (check.click, quote.submit):  # a draft's downloads go with its table
-                    event(lambda: None, None, draft_files, api_name=False, queue=False)
+                    event(lambda: gr.File(value=None, visible=False), None, draft_files, api_name=False, queue=False)
                 check_all.click(handlers.check_draft, [quote], [quote_result, quote_json, draft_files],
-                                api_name="check_draft")
+                                api_name="check_draft").success(
+                    lambda files: gr.File(visible=bool(files)), draft_files, draft_files, api_name=False, queue=False)
 
             with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
                 gr.Markdown("Upload a question set: JSONL with `id`, `question`, `answers` and `sources` per "
