@@ -124,6 +124,16 @@ def ask(page, question: str, *, keyboard: bool = False):
     return cards.last
 
 
+def download(page, files: str, name: str, path: Path) -> Path:
+    """Click the visible download link of ``name`` in the file list ``files``; save it at ``path``."""
+    link = page.locator(f"{files} a[download='{name}']")
+    expect(link).to_be_visible()
+    with page.expect_download() as started:
+        link.click()
+    started.value.save_as(path)
+    return path
+
+
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
     expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
@@ -247,12 +257,7 @@ def test_upload_a_question_set_and_download_its_results(page, tmp_path: Path) ->
     page.get_by_role("button", name="Run evaluation").click()
     expect(page.locator("#eval-summary")).to_contain_text("answer_accuracy", timeout=TIMEOUT)
     expect(page.locator("#eval-table")).to_contain_text("n03")
-    link = page.locator("#eval-files a[download='results.jsonl']")
-    expect(link).to_be_visible()
-    with page.expect_download() as download:
-        link.click()
-    saved = tmp_path / "downloaded.jsonl"
-    download.value.save_as(saved)
+    saved = download(page, "#eval-files", "results.jsonl", tmp_path / "downloaded.jsonl")
     rows = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
     assert [row["id"] for row in rows] == ["d02", "d06", "n03"]
     shoot(page, "evaluate")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-from test_browser import TIMEOUT, browser, context, expect, open_tab, page, shoot, watch  # noqa: F401
+from test_browser import TIMEOUT, browser, context, download, expect, open_tab, page, shoot, watch  # noqa: F401
 from test_drafts import DRAFT, EXPECTED
 from test_ui import assert_inert
 
@@ -73,12 +73,7 @@ def test_draft_check_table_and_paraphrase_in_the_browser(page, tmp_path: Path) -
         expect(row.get_by_role("link", name="Open in source")).to_have_count(1 if expected["source"] else 0)
     paraphrase = rows.nth([e["verdict"] for e in EXPECTED].index("paraphrase"))
     expect(paraphrase).to_contain_text("not a quote; closest in meaning: “Funding for these initiatives")
-    link = page.locator("#draft-files a[download='quotations.csv']")
-    expect(link).to_be_visible()
-    with page.expect_download() as download:
-        link.click()
-    saved = tmp_path / "quotations.csv"
-    download.value.save_as(saved)
+    saved = download(page, "#draft-files", "quotations.csv", tmp_path / "quotations.csv")
     parsed = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
     assert [p["verdict"] for p in parsed] == [e["verdict"] for e in EXPECTED]
     expect(page.locator("#draft-files a[download='quotations.json']")).to_be_visible()
