@@ -33,8 +33,9 @@ browser:
 run: index
 	$(BIN)/assistant serve
 
+# Two test processes (pytest-xdist), one per core; the indexes of the development sets are built once (conftest.built_once).
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Performance and scale suite (under 15 minutes on 2 cores): bench/results/*.json and bench.md.
 bench: setup

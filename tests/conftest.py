@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -139,26 +140,36 @@ def real_reader():
     return load_reader(reader_folder(DEFAULT_READER))
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, corpus_dir: Path, encoder) -> Settings:
+    """``corpus_dir`` indexed with the real model once per run: the first test process (of
+    `make test`'s two pytest-xdist workers) to need it builds it, the other waits and reads it.
+    The tests only read these indexes."""
+    from filelock import FileLock
+
+    from assistant.store import build_index
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / f"index-{name}"
+    settings = Settings(corpus_dir=corpus_dir, index_dir=folder / "index")
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "built").exists():
+            build_index(settings, encoder)
+            (folder / "built").touch()
+    return settings
+
+
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
     """The seed corpus indexed with the real model, shared by the tests that only read it."""
-    from assistant.store import build_index
-
-    root = tmp_path_factory.mktemp("seed")
-    settings = Settings(corpus_dir=REPO / "corpus", index_dir=root / "index")
-    build_index(settings, real_encoder)
-    return settings
-
+    return built_once(tmp_path_factory, "seed", REPO / "corpus", real_encoder)
 
 
 @pytest.fixture(scope="session")
 def selqa_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
     """The selqa-dev corpus (244 Wikipedia sections) indexed with the real model, built once."""
-    from assistant.store import build_index
-
-    settings = Settings(corpus_dir=SELQA / "corpus", index_dir=tmp_path_factory.mktemp("selqa") / "index")
-    build_index(settings, real_encoder)
-    return settings
+    return built_once(tmp_path_factory, "selqa", SELQA / "corpus", real_encoder)
 
 
 @pytest.fixture(scope="session")
@@ -183,11 +194,7 @@ def eval_run(tmp_path_factory: pytest.TempPathFactory, real_encoder):
 @pytest.fixture(scope="session")
 def squad_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Settings:
     """The squad-sample corpus (7 articles) indexed with the real model, built once."""
-    from assistant.store import build_index
-
-    settings = Settings(corpus_dir=SQUAD / "corpus", index_dir=tmp_path_factory.mktemp("squad") / "index")
-    build_index(settings, real_encoder)
-    return settings
+    return built_once(tmp_path_factory, "squad", SQUAD / "corpus", real_encoder)
 
 
 # --- the app of the UI tests -------------------------------------------------------------------

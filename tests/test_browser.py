@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-TIMEOUT = 30_000  # ms; answering is fast, but a loaded 2-core machine is not
+TIMEOUT = 120_000  # ms: how long to wait for the app, never a speed check (`make bench` measures speed); two test workers share 2 cores
 
 
 def _contains(fragment: str) -> re.Pattern[str]:

@@ -88,3 +88,23 @@ def test_training_resumes_from_its_checkpoint_and_exports_a_reader(tmp_path: Pat
     readings = reader.read("When did the otter population fall?",
                            [("The otter population fell sharply in 1911.", "", "")])
     assert len(readings) == 1 and 0 <= readings[0].start < readings[0].end <= 42
+
+
+def _calibration_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibrate_reader", REPO / "training" / "calibrate_reader.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_curve_reads_once_and_pools_the_folds() -> None:
+    calibrate = _calibration_module()
+    question = {"set": "s", "id": "q1", "answerable": True, "coverage": 1.0, "fold": 0,
+                "candidates": [{"right": False}, {"right": True}, {"right": False}]}
+    assert [len(q["candidates"]) for q in calibrate.first([question], 2)] == [2]
+    assert question["candidates"][1]["right"] and len(question["candidates"]) == 3  # the collection is kept whole
+    folds = [{"questions": 30, "threshold": 0.3, "answer_accuracy": 0.8, "answered": 0.9},
+             {"questions": 10, "threshold": 0.4, "answer_accuracy": 0.6, "answered": 1.0}]
+    assert calibrate.pooled(folds) == {"questions": 40, "answer_accuracy": 0.75, "answered": 0.925}

@@ -20,7 +20,11 @@ about one article never straddle folds), and the out-of-fold results are reporte
 (``calibration-report.json``); then they are fitted on everything and written to the reader's
 ``calibration.json``.
 
-    python training/calibrate_reader.py --reader models/reader-v1
+The candidates are read once, as many as the largest of ``--candidates`` and ``--curve``; the
+report's ``curve`` gives the out-of-fold results for each number in ``--curve`` (the best N
+by the hand-tuned score are the first N read), so the number to ship is chosen on held-out folds.
+
+    python training/calibrate_reader.py --reader models/reader-v1 --candidates 8 --curve 1 2 3 4 6 8
 """
 
 from __future__ import annotations
@@ -46,11 +50,11 @@ configure_process()  # before FAISS, torch and transformers are loaded
 
 from assistant import evaluation  # noqa: E402
 from assistant.answer import _WHY, AnswerExtractor, Calibration  # noqa: E402
-from assistant.config import Settings  # noqa: E402
+from assistant.config import DEFAULT_READER, Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.metrics import normalize_answer  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
-from assistant.reader import Reader  # noqa: E402
+from assistant.reader import MODELS, Reader  # noqa: E402
 from assistant.store import build_index  # noqa: E402
 
 SETS = {  # name: (questions, corpus)
@@ -65,12 +69,14 @@ ANSWERED_FLOOR = {"squad-sample": 0.90, "selqa-dev": 0.90}
 
 
 def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> list[dict]:
-    """Per question: its fold key, and per read candidate the signals and whether it is right."""
+    """Per question: its fold key, and per read candidate (in the hand-tuned order, best first)
+    the signals and whether it is right."""
     questions_path, corpus = SETS[name]
     settings = Settings(corpus_dir=REPO / corpus, index_dir=work / name, reader="none")
     build_index(settings, encoder)
     assistant = Assistant.open(settings, encoder)
-    provisional = Calibration(candidates, {"bias": 0.0} | {f: float(f == "reader") for f in FEATURES},
+    # A ranker of zeros scores every candidate alike, so the (stable) ranking keeps the hand-tuned order.
+    provisional = Calibration(candidates, {"bias": 0.0} | {f: 0.0 for f in FEATURES},
                               {"bias": 0.0} | {f: float(f == "score") for f in Calibration.CONFIDENCE})
     extractor = AnswerExtractor(assistant.index, settings, reader=reader, calibration=provisional)
     questions = evaluation.load_question_set(REPO / questions_path).questions
@@ -93,6 +99,30 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
                     "style": q.extra.get("style"),
                     "fold": int(hashlib.md5(key.encode()).hexdigest(), 16) % 2, "candidates": rows})
     return out
+
+
+def first(questions: list[dict], n: int) -> list[dict]:
+    """The questions as if only the best ``n`` candidates by the hand-tuned score had been read."""
+    return [q | {"candidates": q["candidates"][:n]} for q in questions]
+
+
+def cross_validated(questions: list[dict], sets: list[str]) -> dict[str, list[dict]]:
+    """Per set, the report of each fold with the ranker, confidence and threshold fitted on the other."""
+    held_out = []
+    for fold in (0, 1):
+        train = [q for q in questions if q["fold"] != fold]
+        ranker = fit_ranker(train)
+        confidence = fit_confidence(train, ranker)
+        held_out.append((fold, ranker, confidence, choose_threshold(train, ranker, confidence)))
+    return {name: [report([q for q in questions if q["set"] == name and q["fold"] == fold], r, c, t)
+                   for fold, r, c, t in held_out] for name in sets}
+
+
+def pooled(folds: list[dict]) -> dict[str, float]:
+    """The folds' figures weighted by their questions."""
+    total = sum(f["questions"] for f in folds)
+    keys = [k for k in folds[0] if k not in ("questions", "threshold") and all(k in f for f in folds)]
+    return {"questions": total} | {k: round(sum(f[k] * f["questions"] for f in folds) / total, 4) for k in keys}
 
 
 def fit_ranker(questions: list[dict]) -> dict[str, float]:
@@ -183,8 +213,10 @@ def report(questions: list[dict], ranker: dict, confidence: dict, threshold: flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reader", type=Path, default=REPO / "models" / "reader-v1")
+    parser.add_argument("--reader", type=Path, default=MODELS / DEFAULT_READER)
     parser.add_argument("--candidates", type=int, default=8, help="sentences the reader reads per question")
+    parser.add_argument("--curve", type=int, nargs="*", default=[], metavar="N",
+                        help="also report the out-of-fold results of reading N candidates, for each N")
     parser.add_argument("--work", type=Path, default=Path("/tmp/reader-calibration"), help="indexes and cached readings")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="development sets to fit on")
     args = parser.parse_args()
@@ -194,24 +226,19 @@ def main() -> None:
     reader = Reader(args.reader)
     args.work.mkdir(parents=True, exist_ok=True)
     weights = hashlib.sha256((args.reader / "model.onnx").read_bytes()).hexdigest()[:16]
-    cache = args.work / f"readings-{weights}-{args.candidates}-{'-'.join(sets)}.json"
+    read = max([args.candidates, *args.curve])
+    cache = args.work / f"readings-{weights}-{read}-{'-'.join(sets)}.json"
     if cache.exists():
         questions = json.loads(cache.read_text())
     else:
-        questions = [q for name in sets for q in collect(name, reader, args.candidates, args.work, encoder)]
+        questions = [q for name in sets for q in collect(name, reader, read, args.work, encoder)]
         cache.write_text(json.dumps(questions))
 
-    held_out = []
-    for fold in (0, 1):
-        train = [q for q in questions if q["fold"] != fold]
-        ranker = fit_ranker(train)
-        confidence = fit_confidence(train, ranker)
-        held_out.append((fold, ranker, confidence, choose_threshold(train, ranker, confidence)))
-    result: dict = {"candidates": args.candidates, "out_of_fold": {}, "in_sample": {}}
-    for name in sets:
-        rows_by_fold = [report([q for q in questions if q["set"] == name and q["fold"] == fold], r, c, t)
-                        for fold, r, c, t in held_out]
-        result["out_of_fold"][name] = rows_by_fold
+    result: dict = {"candidates": args.candidates, "curve": {}, "out_of_fold": {}, "in_sample": {}}
+    for n in sorted(set(args.curve)):
+        result["curve"][n] = {name: pooled(folds) for name, folds in cross_validated(first(questions, n), list(sets)).items()}
+    questions = first(questions, args.candidates)
+    result["out_of_fold"] = cross_validated(questions, list(sets))
     ranker = fit_ranker(questions)
     confidence = fit_confidence(questions, ranker)
     threshold = choose_threshold(questions, ranker, confidence)
