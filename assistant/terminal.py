@@ -22,7 +22,8 @@ def print_response(response: Response) -> None:
     else:
         click.secho("The sources don't appear to answer this. Nearest passages (weak matches):", bold=True)
     for p in response.passages:
-        click.secho(f"[{p.rank}] {format_citation(p.citation, place=True)}, score {p.score:.3f}", bold=True)
+        # No raw fusion score, as in the app: it only ranks the passages (``--json`` keeps it).
+        click.secho(f"[{p.rank}] {format_citation(p.citation, place=True)}", bold=True)
         click.echo(p.citation.text.strip() + "\n")
 
 

@@ -38,6 +38,15 @@ def test_ask_json_shape(seed_index: Settings) -> None:
     assert text[top["start"] : top["end"]] == top["text"]
 
 
+def test_ask_lists_passages_without_a_raw_score(seed_index: Settings) -> None:
+    """Like the app's passage cards: the fused score only ranks passages, so it is in --json only."""
+    result = _run("ask", "Who is South Korea's foreign affairs minister?", "--k", "3", *_dirs(seed_index))
+    assert result.exit_code == 0, result.stderr
+    heads = [line for line in result.stdout.splitlines() if line[:1] == "[" and line[1:2].isdigit()]
+    assert [line[:3] for line in heads] == ["[1]", "[2]", "[3]"]
+    assert not any("score" in line for line in heads), heads
+
+
 def test_ask_errors_exit_2(seed_index: Settings, tmp_path: Path) -> None:
     result = _run("ask", "   ", *_dirs(seed_index))
     assert result.exit_code == 2 and "question is empty" in result.stderr
