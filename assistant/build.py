@@ -21,7 +21,7 @@ from assistant import __version__, ann
 from assistant.chunking import Chunker, SentenceSplitter
 from assistant.config import Settings
 from assistant.corpus import Skipped, UnreadableFile, load_file, scan
-from assistant.embedding import Encoder, canonical_model_name
+from assistant.embedding import Encoder, index_model_name
 from assistant.embedding_cache import KEY, VectorCache, cache_of, embed, text_keys
 from assistant.errors import CorpusError, IndexBusyError, IndexMismatchError
 from assistant.keyword import KeywordIndex
@@ -88,7 +88,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
     loaded, IndexBusyError when another build is running.
     """
     index_dir = Path(settings.index_dir)
-    model = canonical_model_name(settings.model)
+    model = index_model_name(settings.model, settings.backend)
     chunker = {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
     with _write_lock(index_dir):
         previous = None if rebuild else _live_version(index_dir, model, chunker)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assistant import __version__
-from assistant.config import DEFAULT_MODEL, DEFAULT_READER, Settings
+from assistant.config import BACKENDS, DEFAULT_MODEL, DEFAULT_READER, Settings
 from assistant.errors import AssistantError
 from assistant.runtime import QUERY_THREADS, configure_process
 
@@ -32,7 +32,7 @@ class UserError(click.ClickException):
 
 
 def common_options(command: Callable) -> Callable:
-    """--corpus, --index, --model and --reader, shared by every command."""
+    """--corpus, --index, --model, --backend and --reader, shared by every command."""
 
     @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default="corpus",
                   envvar="ASSISTANT_CORPUS", show_default=True, help="Folder of source documents.")
@@ -40,12 +40,16 @@ def common_options(command: Callable) -> Callable:
                   envvar="ASSISTANT_INDEX", show_default=True, help="Folder of the persisted index.")
     @click.option("--model", default=DEFAULT_MODEL, envvar="ASSISTANT_MODEL", show_default=True,
                   help="sentence-transformers model: the packaged default, a local path or a cached name.")
+    @click.option("--backend", type=click.Choice(BACKENDS), default="torch", envvar="ASSISTANT_BACKEND",
+                  show_default=True, help="What runs the model: PyTorch, or ONNX Runtime on an export made "
+                  "on first use (an index keeps the backend it was built with).")
     @click.option("--reader", default=DEFAULT_READER, envvar="ASSISTANT_READER", show_default=True,
                   help="Answer reader: the shipped one, a reader folder, or 'none' for the hand-tuned scorer.")
     @functools.wraps(command)
-    def wrapper(corpus_dir: Path, index_dir: Path, model: str, reader: str, **kwargs: Any) -> Any:
+    def wrapper(corpus_dir: Path, index_dir: Path, model: str, backend: str, reader: str, **kwargs: Any) -> Any:
         try:
-            settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model, reader=reader)
+            settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model, backend=backend,
+                                reader=reader)
             return command(settings, **kwargs)
         except AssistantError as exc:
             raise UserError(str(exc)) from exc
@@ -124,9 +128,9 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
             click.echo("index is stale" if stale.stale else "index is up to date")
         sys.exit(1 if stale.stale else 0)
 
-    from assistant.embedding import SentenceTransformerEncoder
+    from assistant.embedding import encoder_for, index_model_name
 
-    encoder = SentenceTransformerEncoder(settings.model, settings.batch_size)
+    encoder = encoder_for(index_model_name(settings.model, settings.backend), settings.batch_size)
     try:
         report = store.build_index(settings, encoder, rebuild=rebuild, progress=not as_json)
     except CorpusError:

@@ -10,6 +10,7 @@ from assistant.errors import InputError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_READER = "reader-v1"  # a folder under models/ (see its README.md, the model card)
 RETRIEVERS = ("hybrid", "dense", "keyword")
+BACKENDS = ("torch", "onnx")  # what runs the embedding model: PyTorch, or ONNX Runtime on a local export
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,14 @@ class QuoteSettings:
 class Settings:
     """What the library needs to know; the CLI and the app build one and pass it down.
 
-    ``model``, ``chunk_tokens`` and ``chunk_overlap`` shape the index and are recorded in
-    its manifest; the rest are query-time settings.
+    ``model``, ``backend``, ``chunk_tokens`` and ``chunk_overlap`` shape the index and are
+    recorded in its manifest; the rest are query-time settings.
     """
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
+    backend: str = "torch"
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     batch_size: int = 32
@@ -91,6 +93,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
             raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         for name in ("chunk_tokens", "batch_size", "k", "eval_k", "answer_passages", "max_question_chars",
                      "candidates"):
             _whole(name, getattr(self, name))

@@ -43,7 +43,7 @@ from assistant import ann
 from assistant.authorship import author_mentions
 from assistant.config import Settings
 from assistant.corpus import scan
-from assistant.embedding import canonical_model_name
+from assistant.embedding import canonical_model_name, split_model_name
 from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from assistant.keyword import FILES as BM25_FILES
 from assistant.keyword import KeywordIndex
@@ -267,9 +267,15 @@ def _check_format_and_model(index_dir: Path, manifest: dict, model: str | None) 
     if model is not None and canonical_model_name(model) != built_with:
         raise IndexMismatchError(
             f"the index in {index_dir} was built with model {built_with!r}, but model "
-            f"{canonical_model_name(model)!r} was asked for. Ask with --model {built_with!r}, or "
-            f"rebuild for the new model with `assistant index --rebuild --model {model}`"
+            f"{canonical_model_name(model)!r} was asked for. Ask with {_model_options(built_with)}, or "
+            f"rebuild for the new model with `assistant index --rebuild {_model_options(model)}`"
         )
+
+
+def _model_options(name: str) -> str:
+    """The command-line options that ask for the index model ``name``."""
+    model, backend = split_model_name(name)
+    return f"--model {model!r}" + ("" if backend == "torch" else f" --backend {backend}")
 
 
 def load_index(index_dir: Path, model: str | None = None) -> Index:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.answer import AnswerExtractor, Calibration
 from assistant.config import Settings
-from assistant.embedding import Encoder, SentenceTransformerEncoder
+from assistant.embedding import Encoder, encoder_for, index_model_name
 from assistant.retrieval import Retriever, clean_question
 from assistant.errors import AssistantError
 from assistant.reader import load_reader, reader_folder
@@ -62,8 +62,8 @@ class Assistant:
 
         Raises IndexMissingError, IndexMismatchError or IndexCorruptError.
         """
-        index = load_index(settings.index_dir, settings.model)
-        encoder = encoder or SentenceTransformerEncoder(index.model, settings.batch_size)
+        index = load_index(settings.index_dir, index_model_name(settings.model, settings.backend))
+        encoder = encoder or encoder_for(index.model, settings.batch_size)
         return cls(index, encoder, settings)
 
     @property

@@ -299,7 +299,7 @@ def test_compare_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
 @pytest.fixture
 def cli_index(fake_index: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """CLI options for the FakeEncoder index; the CLI's model loader returns a FakeEncoder."""
-    monkeypatch.setattr("assistant.pipeline.SentenceTransformerEncoder", lambda *a, **kw: FakeEncoder())
+    monkeypatch.setattr("assistant.embedding.SentenceTransformerEncoder", lambda *a, **kw: FakeEncoder())
     return ["--corpus", str(fake_index.corpus_dir), "--index", str(fake_index.index_dir), "--model", "fake-encoder"]
 
 
