@@ -33,9 +33,10 @@ browser:
 run: index
 	$(BIN)/assistant serve
 
-# Two test processes (pytest-xdist), one per core; the indexes of the development sets are built once (conftest.built_once).
+# Two test processes (pytest-xdist), one per core, each starting on one half of the run and then
+# taking work from the other; the indexes of the development sets are built once (tests/conftest.py).
 test: setup browser
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # Performance and scale suite (under 15 minutes on 2 cores): bench/results/*.json and bench.md.
 bench: setup

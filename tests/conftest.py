@@ -39,12 +39,24 @@ HOSTILE = "hostile/almanac"  # a document of the app's corpus full of markup, La
 REAL_MODEL_FIXTURES = {"real_encoder", "real_reader"}
 
 
+# The two longest tests (the reader's floors: about 4 and 2 minutes), each opening one half of the
+# run: `make test`'s two processes (--dist worksteal) start on one half each, so they run side by side.
+LONGEST = ("tests/test_reader.py::test_squad_sample_floors", "tests/test_reader.py::test_selqa_floors")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the real embedding model or the shipped reader, even through another
-    fixture, is ``slow``: ``pytest -m "not slow"`` runs only the fast ones."""
+    fixture, is ``slow``: ``pytest -m "not slow"`` runs only the fast ones. The LONGEST tests
+    open the two halves of the run."""
     for item in items:
         if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    longest = [next((i for i in items if i.nodeid == name), None) for name in LONGEST]
+    if None in longest:  # a selection without them keeps its order
+        return
+    rest = [i for i in items if i not in longest]
+    half = len(rest) // 2
+    items[:] = [longest[0], *rest[:half], longest[1], *rest[half:]]
 
 
 class FakeEncoder:
