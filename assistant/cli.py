@@ -65,6 +65,16 @@ def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def _show(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    """A Response or QuoteCheck: its notices as warnings, then its JSON or ``show(result)``."""
+    for notice in result.notices:
+        _warn(notice)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        show(result)
+
+
 def _warn_skipped(item: Skipped) -> None:
     """One line for a corpus file left out of the index, and why."""
     _warn(f"skipped {item.path}: {item.path.rsplit('/', 1)[-1]} {item.reason}")
@@ -173,13 +183,7 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     """
     from assistant.terminal import print_response
 
-    response = _open(settings).ask(question, k=k, doc_ids=list(doc_ids) or None)
-    for notice in response.notices:
-        _warn(notice)
-    if as_json:
-        _print_json(response.to_dict())
-        return
-    print_response(response)
+    _show(_open(settings).ask(question, k=k, doc_ids=list(doc_ids) or None), as_json, print_response)
 
 
 @main.command("eval")
@@ -307,13 +311,7 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_draft: boo
         as_draft = as_draft or is_draft(text, settings.quotes.min_words)
     if as_draft or fmt or out:
         return _check_draft(settings, text, fmt or ("json" if as_json else None), out)
-    check = _open(settings).check_quote(text)
-    for notice in check.notices:
-        _warn(notice)
-    if as_json:
-        _print_json(check.to_dict())
-        return
-    print_quote_check(check)
+    _show(_open(settings).check_quote(text), as_json, print_quote_check)
 
 
 def _check_draft(settings: Settings, text: str, fmt: str | None, out: Path | None) -> None:
