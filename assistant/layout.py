@@ -273,9 +273,10 @@ def _check_format_and_model(index_dir: Path, manifest: dict, model: str | None) 
 
 
 def _model_options(name: str) -> str:
-    """The command-line options that ask for the index model ``name``."""
+    """The command-line options that ask for the index model ``name`` (the backend too: the
+    user may have asked for the other one)."""
     model, backend = split_model_name(name)
-    return f"--model {model!r}" + ("" if backend == "torch" else f" --backend {backend}")
+    return f"--model {model!r} --backend {backend}"
 
 
 def load_index(index_dir: Path, model: str | None = None) -> Index:

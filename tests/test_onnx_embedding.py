@@ -124,6 +124,11 @@ def test_the_manifest_carries_the_backend(fake_settings: Settings) -> None:
         Assistant.open(fake_settings, FakeEncoder())
     with pytest.raises(IndexMismatchError, match=r"built with model 'fake-encoder\+onnx'.*--rebuild"):
         build_index(fake_settings, FakeEncoder())
+    torch_built = fake_settings.with_(index_dir=fake_settings.index_dir.parent / "torch-index")
+    build_index(torch_built, FakeEncoder())
+    with pytest.raises(IndexMismatchError, match=r"Ask with --model 'fake-encoder' --backend torch, or rebuild "
+                       r"for the new model with `assistant index --rebuild --model 'fake-encoder' --backend onnx`"):
+        Assistant.open(torch_built.with_(backend="onnx"), FakeEncoder())
 
 
 def test_vectors_of_another_backend_are_not_reused(fake_settings: Settings) -> None:
