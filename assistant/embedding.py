@@ -153,13 +153,7 @@ class OnnxEncoder:
 
     @cached_property
     def session(self):  # noqa: ANN201 - onnxruntime is imported lazily
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a busy 2-core machine
-        options.intra_op_num_threads = self.threads
-        path = onnx_file(self.folder, Path(self.model).name)
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnx_session(onnx_file(self.folder, Path(self.model).name), self.threads)
 
     @property
     def dimension(self) -> int:
@@ -206,6 +200,17 @@ def _longest_first(texts: list[str], dimension: int, step: int, progress: bool, 
             out[rows] = encode([texts[i] for i in rows])
             bar.update(len(rows))
     return out
+
+
+def onnx_session(path: Path, threads: int = 0):  # noqa: ANN201 - onnxruntime is imported lazily
+    """An ONNX Runtime session on the CPU whose idle threads sleep rather than spin (a busy
+    2-core machine); ``threads``: its intra-op threads (0: every core). The reader's too."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def cache_root() -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.embedding import onnx_session
 from assistant.errors import InputError
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -51,7 +52,6 @@ class Reader:
     MAX_PHRASE_TOKENS = 30
 
     def __init__(self, folder: str | Path) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
@@ -66,10 +66,7 @@ class Reader:
         # The longer side is cut first: the candidate's neighbours, unless the question is longer still.
         self.tokenizer.enable_truncation(self.config["max_tokens"], strategy="longest_first")
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a busy 2-core machine
-        self.session = ort.InferenceSession(str(self.folder / "model.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = onnx_session(self.folder / "model.onnx")
 
     def read(self, question: str, candidates: list[tuple[str, str, str]]) -> list[Reading]:
         """One Reading per ``(sentence, before, after)``, read in one batch."""
