@@ -12,6 +12,7 @@ The FakeEncoder keeps all this fast; the model plays no part in it.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -246,6 +247,42 @@ def test_short_load_run_has_no_failures(served) -> None:
     assert figures["failures"] == [] and figures["failed"] == 0
     assert figures["ok"] == 60 and figures["ask"]["ok"] == 40 and figures["quote"]["ok"] == 20
     assert figures["p50_ms"] is not None and figures["p95_ms"] >= figures["p50_ms"]
+
+
+def test_a_page_gets_its_next_result_on_the_stream_it_has_open(served) -> None:
+    """A page's stream of results stays open between its events (assistant.ui.server.HeldEventStream).
+
+    Gradio closed it after each last pending event; a page whose next event was joined just
+    then could miss the close, open no new stream, and never get that event's result (the
+    likely cause of the browser tests' rare two-minute waits). Here, as such a page: join, read
+    the result, join again once the first is done, and read the second result on the same stream.
+    """
+    url, _, _ = served
+    session = "stream-test"
+    ask_fn = next(d["id"] for d in httpx.get(f"{url}/config").json()["dependencies"] if d["api_name"] == "ask")
+
+    def join(client: httpx.Client, question: str) -> str:
+        body = {"data": [question, [], [], 5, []], "fn_index": ask_fn, "session_hash": session,
+                "event_data": None, "trigger_id": None}
+        response = client.post("/gradio_api/queue/join", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["event_id"]
+
+    with httpx.Client(base_url=url, timeout=120) as client:
+        first = join(client, QUESTIONS[0])
+        completed, second = [], None
+        with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line.removeprefix("data:")) if line.startswith("data:") else {}
+                assert message.get("msg") != "close_stream", f"the stream closed after {completed}"
+                if message.get("msg") == "process_completed":
+                    assert message["success"], message
+                    completed.append(message["event_id"])
+                    if second is None:
+                        second = join(client, QUESTIONS[1])
+                    else:
+                        break
+    assert completed == [first, second]
 
 
 @pytest.mark.parametrize("url", ["http://0.0.0.0:7860", "http://192.168.1.4:7860", "https://example.org/"])

@@ -8,6 +8,7 @@ before it starts, for tests and tools.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -21,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
 from assistant.pipeline import Assistant, LiveAssistant
@@ -32,6 +34,9 @@ from assistant.ui.style import CSS
 
 Auth = tuple[str, str] | None
 SOURCE_PATH = "/source"  # assistant.ui.render.source_link builds addresses under it
+EVENT_STREAM = "/gradio_api/queue/data"  # a page's stream of event results (Gradio's SSE protocol)
+PAGE_STREAMS = (EVENT_STREAM, "/gradio_api/heartbeat/")  # held open by each open page
+SHUTDOWN_GRACE = 3  # seconds the open pages' streams get to end after Ctrl+C; without a limit they hold the server
 
 
 def is_loopback(host: str) -> bool:
@@ -66,6 +71,78 @@ def _logged_in(gradio_app: FastAPI, request: Request) -> bool:
     return token is not None and gradio_app.tokens.get(token) is not None  # type: ignore[attr-defined]
 
 
+class HeldEventStream:
+    """ASGI middleware: a page's stream of event results stays open while the page is there.
+
+    Gradio's server ends a page's stream (``close_stream``) as soon as none of the page's events
+    is pending, and the page opens a new stream with its next event. When that next event is
+    joined just as the stream closes, the page may read the answer to its join before the close
+    message: it then takes the stream for open, opens none, and the event's result is never
+    delivered; its timer counts up for ever. So the close message is held back and Gradio's
+    stream continued on the same connection: the page never has to reopen it, and the stream
+    ends when the page goes away (or, with Gradio's message, when the server stops).
+
+    When the server stops, the streams of pages still open (this one and Gradio's heartbeat)
+    are cancelled after ``SHUTDOWN_GRACE``; they end quietly rather than as errors.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PAGE_STREAMS):
+            await self.app(scope, receive, send)
+            return
+        started = ended = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started, ended
+            await send(message)
+            started = True
+            ended = message["type"] == "http.response.body" and not message.get("more_body", False)
+
+        try:
+            if scope["path"] == EVENT_STREAM:
+                await self._held(scope, receive, tracked)
+            else:
+                await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:  # the server is stopping and the page is still open
+            if started and not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _held(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+        while True:
+            held: Message | None = None
+            stopping = False
+
+            async def relay(message: Message) -> None:
+                nonlocal started, held, stopping
+                if message["type"] == "http.response.start":
+                    if not started:  # a continued stream is part of the first response
+                        started = True
+                        await send(message)
+                    return
+                body = message.get("body", b"")
+                stopping = stopping or b'"server_stopped"' in body
+                if b'"close_stream"' in body:
+                    held = message
+                elif body:
+                    await send({**message, "more_body": True})
+
+            try:
+                await self.app(scope, receive, relay)
+            except Exception:
+                if not started:
+                    raise
+                break  # Gradio has told the page what went wrong
+            if held is None or stopping:
+                break
+        if held is not None:
+            await send({**held, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def create_app(demo: gr.Blocks, assistant: Assistant | LiveAssistant, *, auth: Auth = None,
                host: str = "127.0.0.1", port: int = 7860, max_file_size: str = "5mb") -> FastAPI:
     """The ASGI app: ``demo`` at ``/`` and the source view of ``assistant``'s documents at ``/source``.
@@ -85,6 +162,7 @@ def create_app(demo: gr.Blocks, assistant: Assistant | LiveAssistant, *, auth: A
             page = source_page(live.current().index.by_id, doc, start, end)
         return HTMLResponse(page.html, status_code=page.status, headers=page.headers)
 
+    app.add_middleware(HeldEventStream)
     return gr.mount_gradio_app(
         app, demo, path="/", auth=auth, server_name=host, server_port=port, css=CSS,
         footer_links=["api", "gradio", "settings"], run_history=False, max_file_size=max_file_size,
@@ -116,7 +194,7 @@ def open_app(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, a
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Serve ``app`` until interrupted (blocks)."""
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE)
 
 
 @dataclass
@@ -134,7 +212,7 @@ def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[Ru
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
