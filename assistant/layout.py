@@ -47,6 +47,7 @@ from assistant.embedding import canonical_model_name, split_model_name
 from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from assistant.keyword import FILES as BM25_FILES
 from assistant.keyword import KeywordIndex
+from assistant.search import LocalSearch, SearchStore
 from assistant.types import Chunk, Document, Span
 
 FORMAT_VERSION = 3  # 3: BM25 saved with the version; 2: the embedding cache keys
@@ -92,7 +93,8 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
 
 class Index:
     """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes,
-    and the documents' structure: their numbers, which sentences lie where (and who speaks them), where they name an author."""
+    and the documents' structure: their numbers, which sentences lie where (and who speaks them), where they name an author.
+    ``searcher`` is what retrieval searches with (search.py)."""
 
     def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
                  search_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
@@ -109,6 +111,8 @@ class Index:
         self.search_index = search_index  # FAISS, over the chunk vectors (ann.py)
         self.keyword = keyword
         self.version = version
+        self.searcher: SearchStore = LocalSearch(search_index, keyword, self.chunk_rows[:, 0], self.chunk_vectors,
+                                                 self.sentence_vectors, self.exact)
 
     @property
     def model(self) -> str:
@@ -177,28 +181,6 @@ class Index:
         """For each chunk, whether it names an author of its document."""
         rows = self.chunk_rows.tolist()
         return np.fromiter((self.names_author(*row) for row in rows), dtype=bool, count=len(rows))
-
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product scores and chunk numbers of the ``k`` nearest chunks.
-
-        Exact for a flat index; for an approximate one, the nearest the index finds.
-        """
-        k = min(k, len(self))
-        if k == 0:
-            return np.empty(0, np.float32), np.empty(0, np.int64)
-        return ann.search(self.search_index, vector, k)
-
-    def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
-        """Chunk numbers of the ``k`` nearest chunks among those where ``allowed`` is true, exactly."""
-        ids = np.flatnonzero(allowed)
-        if self.exact:
-            return ann.search_selected(self.search_index, vector, k, ids)
-        # an approximate index searched with a filter finds too few: score the allowed chunks exactly
-        if len(ids) > k:
-            scores = self.chunk_vectors[ids] @ vector
-            top = np.argpartition(-scores, k - 1)[:k]
-            ids = ids[top[np.argsort(-scores[top], kind="stable")]]
-        return ids
 
     def staleness(self, corpus_dir: Path) -> Staleness:
         """Compare the corpus on disk with the hashes in the manifest (files are not parsed)."""

@@ -88,8 +88,7 @@ class Retriever:
         self.index = index
         self.encoder = encoder
         self.settings = settings
-        self.chunk_vectors = index.chunk_vectors  # exact float32 whatever the FAISS index type
-        self.keyword = index.keyword  # BM25 saved with the index version, not rebuilt here
+        self.search = index.searcher
         spans = index.chunk_rows[:, 2] - index.chunk_rows[:, 1]
         self.max_passage_chars = 2 * int(spans.max()) if len(spans) else 0
 
@@ -104,35 +103,32 @@ class Retriever:
         if not isinstance(k, int) or k < 1:
             raise InputError(f"k must be at least 1, got {k!r}")
         text, notices = clean_question(question, settings.max_question_chars)
-        allowed = self._allowed_chunks(doc_ids)
+        doc_nos = self._doc_numbers(doc_ids)
         if vector is None:
             vector = self.encoder.encode([text])[0]
         n = min(max(settings.candidates, 2 * k), len(self.index))
-        found = self.candidates(text, vector, n, allowed)
+        found = self.candidates(text, vector, n, doc_nos)
         return Retrieval(text, vector, self.rank(found, k), found.sentence_scores, notices)
 
-    def candidates(self, text: str, vector: np.ndarray, n: int, allowed: np.ndarray | None = None) -> Candidates:
+    def candidates(self, text: str, vector: np.ndarray, n: int, doc_nos: list[int] | None = None) -> Candidates:
         """The top ``n`` chunks of each retriever, with every signal computed for all of them."""
-        keyword = self.keyword.scores(text)
-        if allowed is not None:
-            keyword = np.where(allowed, keyword, 0.0)
-        keyword_max = float(keyword.max()) if len(keyword) else 0.0
-        chosen = set(self._dense_top(vector, n, allowed).tolist())
-        if self.settings.retriever != "dense" and keyword_max > 0:
-            top = np.argpartition(-keyword, min(n, len(keyword) - 1))[:n]
-            chosen |= {int(i) for i in top if keyword[i] > 0}
+        search = self.search
+        keyword = search.keyword(text, n, doc_nos)
+        keyword_max = float(keyword.scores[0]) if len(keyword.ids) else 0.0
+        chosen = set(search.dense_top(vector, n, doc_nos).tolist())
+        if self.settings.retriever != "dense":
+            chosen |= set(keyword.ids.tolist())
         ids = np.fromiter(sorted(chosen), dtype=np.int64)
-        dense = self.chunk_vectors[ids] @ vector
-        kw = keyword[ids] / keyword_max if keyword_max > 0 else np.zeros(len(ids), np.float32)
+        dense = search.chunk_vectors(ids) @ vector
+        kw = keyword.score(ids) / keyword_max if keyword_max > 0 else np.zeros(len(ids), np.float32)
         if asks_for_author(text):  # a chunk naming its document's author matches fully
-            bylines = [self.index.chunk_names_author[i] and (allowed is None or allowed[i]) for i in ids]
-            kw = np.where(bylines, 1.0, kw).astype(np.float32)
+            kw = np.where(self.index.chunk_names_author[ids], 1.0, kw).astype(np.float32)
         # one product for the sentences of all candidates, then the best per chunk
         bounds = self.index.chunk_sentences[ids]
         sizes = np.maximum(bounds[:, 1] - bounds[:, 0], 0)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         sentence_ids = np.repeat(bounds[:, 0] - offsets, sizes) + np.arange(int(sizes.sum()))
-        sims = self.index.sentence_vectors[sentence_ids] @ vector if len(sentence_ids) else np.empty(0, np.float32)
+        sims = search.sentence_vectors(sentence_ids) @ vector if len(sentence_ids) else np.empty(0, np.float32)
         best = np.zeros(len(ids), np.float32)
         nonempty = sizes > 0
         if nonempty.any():
@@ -152,19 +148,14 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")
         return self._merge([(int(found.ids[j]), float(fused[j])) for j in order], k)
 
-    def _allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:
+    def _doc_numbers(self, doc_ids: list[str] | None) -> list[int] | None:
         if not doc_ids:
             return None
         numbers = self.index.doc_numbers
         unknown = [d for d in doc_ids if d not in numbers]
         if unknown:
             raise InputError(f"unknown document id(s): {', '.join(unknown)}")
-        return np.isin(self.index.chunk_rows[:, 0], [numbers[d] for d in doc_ids])
-
-    def _dense_top(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
-        if allowed is None:
-            return self.index.search(vector, n)[1]
-        return self.index.search_among(vector, n, allowed)
+        return [numbers[d] for d in doc_ids]
 
     def _merge(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
         """Turn ranked chunks into at most ``k`` passages that never overlap.

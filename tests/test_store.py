@@ -195,7 +195,7 @@ def test_opening_an_index_does_not_rebuild_bm25(fake_settings: Settings, monkeyp
     index = load_index(fake_settings.index_dir)
     retriever = Retriever(index, FakeEncoder(), fake_settings)
     assert tokenized == []  # opening read the saved BM25: no text was tokenised
-    assert retriever.keyword is index.keyword and index.keyword.size == len(index)
+    assert retriever.search.keyword_index is index.keyword and index.keyword.size == len(index)
     retriever.retrieve("How far does the glacier advance?")
     assert tokenized == [["How far does the glacier advance?"]]  # only the question
     assert Assistant.open(fake_settings, FakeEncoder()).ask("copper mine").passages

@@ -155,7 +155,7 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
     assert report.chunks_embedded == 0 and report.search_index.startswith("HNSW")
     approx = Assistant.open(fake_settings, encoder)
     assert approx.index.manifest["search"]["type"] == "hnsw" and not approx.index.exact
-    assert np.array_equal(approx.retriever.chunk_vectors, exact.retriever.chunk_vectors)
+    assert np.array_equal(approx.index.chunk_vectors, exact.index.chunk_vectors)
     for question in ("copper mine", "glacier advances metres", "budget percent"):
         a, b = exact.ask(question), approx.ask(question)
         assert [(p.citation.doc_id, p.citation.span) for p in a.passages] == [
@@ -163,5 +163,4 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
     only = approx.ask("copper mine", doc_ids=["memo"]).passages
     assert only and {p.citation.doc_id for p in only} == {"memo"}
     vector = encoder.encode(["copper mine"])[0]
-    allowed = np.isin(approx.index.chunk_rows[:, 0], [1, 2])
-    assert set(approx.index.search_among(vector, 3, allowed)) == set(exact.index.search_among(vector, 3, allowed))
+    assert set(approx.index.searcher.dense_top(vector, 3, [1, 2])) == set(exact.index.searcher.dense_top(vector, 3, [1, 2]))
