@@ -223,7 +223,7 @@ class AnswerExtractor:
                 text = doc.text[span.start : span.end]
                 semantic = retrieval.sentence_scores.get(s)
                 if semantic is None:
-                    semantic = float(self.index.sentence_vectors[s] @ retrieval.vector)
+                    semantic = float(self.index.searcher.sentence_vectors(np.array([s]))[0] @ retrieval.vector)
                 keyword = self.coverage(q_weights, self.sentence_terms[s])
                 if authorship and self._names_author(s):
                     keyword = 1.0  # naming the document's author is what the question asks
