@@ -92,27 +92,28 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
 
 
 class Index:
-    """A loaded index version: documents, chunk and sentence spans, vectors, FAISS and BM25 indexes,
-    and the documents' structure: their numbers, which sentences lie where (and who speaks them), where they name an author.
-    ``searcher`` is what retrieval searches with (search.py)."""
+    """A loaded index version: documents, chunk and sentence spans, what searches them, and the
+    documents' structure: their numbers, which sentences lie where (and who speaks them), where
+    they name an author. ``searcher`` is what retrieval searches with (search.py); ``keyword`` the
+    chunks' BM25, whose terms and IDF the answer step also weighs.
+    """
 
     def __init__(self, manifest: dict, documents: list[Document], arrays: dict[str, np.ndarray],
-                 search_index: faiss.Index, keyword: KeywordIndex, version: str = "") -> None:
+                 searcher: SearchStore, keyword: KeywordIndex, version: str = "") -> None:
         self.manifest = manifest
         self.documents = documents
         self.by_id = {doc.doc_id: doc for doc in documents}
         self.doc_numbers = {doc.doc_id: i for i, doc in enumerate(documents)}
         self.chunk_rows = arrays["chunks.npy"]
-        self.chunk_vectors = arrays["chunk_vectors.npy"]
         self.chunk_keys = arrays["chunk_keys.npy"]
         self.sentence_rows = arrays["sentences.npy"]
-        self.sentence_vectors = arrays["sentence_vectors.npy"]
         self.sentence_keys = arrays["sentence_keys.npy"]
-        self.search_index = search_index  # FAISS, over the chunk vectors (ann.py)
+        # the vectors themselves, where the version was read from the index folder (builds reuse them)
+        self.chunk_vectors = arrays.get("chunk_vectors.npy")
+        self.sentence_vectors = arrays.get("sentence_vectors.npy")
+        self.searcher = searcher
         self.keyword = keyword
         self.version = version
-        self.searcher: SearchStore = LocalSearch(search_index, keyword, self.chunk_rows[:, 0], self.chunk_vectors,
-                                                 self.sentence_vectors, self.exact)
 
     @property
     def model(self) -> str:
@@ -291,7 +292,9 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
             or any(len(arrays[f"chunk_{kind}.npy"]) != chunks for kind in ("vectors", "keys"))
             or any(len(arrays[f"sentence_{kind}.npy"]) != sentences for kind in ("vectors", "keys"))):
         raise IndexCorruptError(f"index in {folder} is inconsistent (counts differ); {REBUILD_HINT}")
-    return Index(manifest, documents, arrays, search_index, keyword, version)
+    searcher = LocalSearch(search_index, keyword, arrays["chunks.npy"][:, 0], arrays["chunk_vectors.npy"],
+                           arrays["sentence_vectors.npy"], manifest.get("search", {"type": "flat"})["type"] == "flat")
+    return Index(manifest, documents, arrays, searcher, keyword, version)
 
 
 def check_corpus(settings: Settings) -> Staleness:

@@ -31,7 +31,7 @@ def test_build_and_load_round_trip(fake_settings: Settings) -> None:
     manifest = index.manifest
     assert manifest["model"] == {"name": "fake-encoder", "dimension": 64}
     assert manifest["chunker"] == {"chunk_tokens": 20, "chunk_overlap": 4}
-    assert manifest["counts"]["chunks"] == len(index) == index.search_index.ntotal
+    assert manifest["counts"]["chunks"] == len(index) == index.searcher.search_index.ntotal
     assert set(manifest["documents"]) == {d.doc_id for d in index.documents}
     for i in range(len(index)):
         chunk = index.chunk(i)
@@ -40,7 +40,7 @@ def test_build_and_load_round_trip(fake_settings: Settings) -> None:
         doc, span = index.sentence(i)
         assert doc.text[span.start : span.end].strip() == doc.text[span.start : span.end]
     # the stored vectors are the encoder's vectors of the chunk texts
-    first = index.search_index.reconstruct(0)
+    first = index.searcher.search_index.reconstruct(0)
     assert np.allclose(first, FakeEncoder().encode([index.chunk(0).text])[0], atol=1e-6)
 
 

@@ -101,7 +101,7 @@ def test_small_corpus_gets_an_exact_index(fake_settings: Settings) -> None:
     report = build_index(fake_settings, FakeEncoder())
     index = load_index(fake_settings.index_dir)
     assert search_spec(report.chunks) == {"type": "flat"} == index.manifest["search"]
-    assert index.exact and isinstance(index.search_index, faiss.IndexFlatIP)
+    assert index.exact and isinstance(index.searcher.search_index, faiss.IndexFlatIP)
     assert report.search_index == "Flat"
 
 
