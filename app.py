@@ -1,7 +1,8 @@
 """Serve the assistant in the browser: `python app.py` (the same as `assistant serve`).
 
 Settings come from the environment: ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL,
-ASSISTANT_BACKEND (torch, the default, or onnx), ASSISTANT_READER (default the shipped reader; "none" for the hand-tuned scorer), ASSISTANT_HOST
+ASSISTANT_BACKEND (torch, the default, or onnx), ASSISTANT_READER (default the shipped reader; "none" for the hand-tuned scorer),
+ASSISTANT_STORE (empty for the index folder, milvus-lite:FILE.db or milvus://HOST:PORT), ASSISTANT_HOST
 (default 127.0.0.1), ASSISTANT_PORT (default 7860), and ASSISTANT_PASSWORD with ASSISTANT_USER
 (default "assistant") to ask for a login. `demo` is the Gradio app, `live` the assistant behind
 it and `app` the ASGI app with the source view (`uvicorn app:app` works too).
@@ -33,6 +34,7 @@ settings = Settings(
     model=os.environ.get("ASSISTANT_MODEL", DEFAULT_MODEL),
     backend=os.environ.get("ASSISTANT_BACKEND", "torch"),
     reader=os.environ.get("ASSISTANT_READER", DEFAULT_READER),
+    store=os.environ.get("ASSISTANT_STORE", ""),
 )
 
 if __name__ == "__main__":

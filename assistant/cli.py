@@ -32,7 +32,7 @@ class UserError(click.ClickException):
 
 
 def common_options(command: Callable) -> Callable:
-    """--corpus, --index, --model, --backend and --reader, shared by every command."""
+    """--corpus, --index, --model, --backend, --reader and --store, shared by every command."""
 
     @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default="corpus",
                   envvar="ASSISTANT_CORPUS", show_default=True, help="Folder of source documents.")
@@ -45,11 +45,15 @@ def common_options(command: Callable) -> Callable:
                   "on first use (an index keeps the backend it was built with).")
     @click.option("--reader", default=DEFAULT_READER, envvar="ASSISTANT_READER", show_default=True,
                   help="Answer reader: the shipped one, a reader folder, or 'none' for the hand-tuned scorer.")
+    @click.option("--store", default="", envvar="ASSISTANT_STORE", metavar="milvus-lite:FILE.db|milvus://HOST:PORT",
+                  help="Search a copy of the index in Milvus (the scale extra) instead of the index folder; "
+                  "`assistant index` copies each new version there.")
     @functools.wraps(command)
-    def wrapper(corpus_dir: Path, index_dir: Path, model: str, backend: str, reader: str, **kwargs: Any) -> Any:
+    def wrapper(corpus_dir: Path, index_dir: Path, model: str, backend: str, reader: str, store: str,
+                **kwargs: Any) -> Any:
         try:
             settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model, backend=backend,
-                                reader=reader)
+                                reader=reader, store=store)
             return command(settings, **kwargs)
         except AssistantError as exc:
             raise UserError(str(exc)) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class Settings:
     w_sentence: float = 0.4
     abstain_below: float | None = None  # None: the answerer's own calibrated threshold
     reader: str = DEFAULT_READER  # a reader folder, a name under models/, or "none" (the hand-tuned scorer)
+    store: str = ""  # where searches run: "" the index folder, "milvus-lite:FILE.db" or "milvus://HOST:PORT" (stores.py)
     answer_weights: AnswerWeights = field(default_factory=AnswerWeights)  # the hand-tuned scorer's
     quotes: QuoteSettings = field(default_factory=QuoteSettings)
 
@@ -98,6 +100,9 @@ class Settings:
         for name in ("chunk_tokens", "batch_size", "k", "eval_k", "answer_passages", "max_question_chars",
                      "candidates"):
             _whole(name, getattr(self, name))
+        if self.store and not re.fullmatch(r"milvus-lite:.+\.db|milvus://[^/\s]+:\d+", self.store):
+            raise InputError(f"store must be milvus-lite:FILE.db or milvus://HOST:PORT (or empty for the index "
+                             f"folder), got {self.store!r}")
         if self.abstain_below is not None and not 0.0 <= self.abstain_below <= 1.0:
             raise InputError(f"abstain_below must be between 0 and 1, got {self.abstain_below!r}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

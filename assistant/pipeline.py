@@ -12,7 +12,8 @@ from assistant.embedding import Encoder, encoder_for, index_model_name
 from assistant.retrieval import Retriever, clean_question
 from assistant.errors import AssistantError
 from assistant.reader import load_reader, reader_folder
-from assistant.store import Index, Staleness, current_version, load_index
+from assistant.store import Index, Staleness
+from assistant.stores import live_version, open_index
 from assistant.types import Answer, Passage, QuoteCheck
 
 if TYPE_CHECKING:
@@ -58,11 +59,12 @@ class Assistant:
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
-        """Load the index of ``settings.index_dir`` and the model it was built with.
+        """Load the live index of ``settings``' store (the index folder, or Milvus) and the model it was built with.
 
-        Raises IndexMissingError, IndexMismatchError or IndexCorruptError.
+        Raises IndexMissingError, IndexMismatchError, IndexCorruptError, or InputError for a
+        Milvus store without the scale extra.
         """
-        index = load_index(settings.index_dir, index_model_name(settings.model, settings.backend))
+        index = open_index(settings, index_model_name(settings.model, settings.backend))
         encoder = encoder or encoder_for(index.model, settings.batch_size)
         return cls(index, encoder, settings)
 
@@ -134,7 +136,7 @@ class LiveAssistant:
     def current(self) -> Assistant:
         """The Assistant of the newest loadable index version."""
         assistant = self._assistant
-        version = current_version(assistant.settings.index_dir)
+        version = live_version(assistant.settings)
         if version in (None, assistant.index.version, self._failed):
             return assistant
         if not self._lock.acquire(blocking=False):
