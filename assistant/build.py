@@ -3,13 +3,14 @@
 Only new or changed documents are read, chunked and embedded; the rows of unchanged ones are
 taken from the live version, and texts whose vectors an earlier build made come from the
 embedding cache (embedding_cache.py). The FAISS index (ann.py) and BM25 (keyword.py) are
-built over all chunks and written with the rest (layout.py).
+built over all chunks and written with the rest (layout.py). The chunk-and-embed step runs in
+this process, or on a Ray cluster (distributed.py, ``assistant index --ray``): the rest is the same.
 """
 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from assistant.chunking import Chunker, SentenceSplitter
 from assistant.config import Settings
 from assistant.corpus import Skipped, UnreadableFile, load_file, scan
 from assistant.embedding import Encoder, index_model_name
-from assistant.embedding_cache import KEY, VectorCache, cache_of, embed, text_keys
+from assistant.embedding_cache import KEY, Encode, VectorCache, cache_of, embed, text_keys
 from assistant.errors import CorpusError, IndexBusyError, IndexMismatchError
 from assistant.keyword import KeywordIndex
 from assistant.layout import (
@@ -65,6 +66,14 @@ class _Rows:
     keys: np.ndarray
 
 
+KINDS = ("chunks", "sentences")  # the spans each document is embedded in, in this order
+
+# The step that chunks and embeds the new and changed documents: (fresh, settings, encoder, model
+# name, cache, progress) -> [(chunk rows by document id, texts embedded), (sentence rows, ...)].
+ChunkAndEmbed = Callable[[list[Document], Settings, Encoder, str, VectorCache, bool],
+                         list[tuple[dict[str, _Rows], int]]]
+
+
 @dataclass
 class _Gathered:
     """The documents of the new version, in corpus order, and how the corpus changed."""
@@ -77,12 +86,15 @@ class _Gathered:
     unreadable: dict[str, str]  # document id -> hash of a file that could not be read
 
 
-def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, progress: bool = False) -> BuildReport:
+def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, progress: bool = False,
+                chunk_and_embed: ChunkAndEmbed | None = None) -> BuildReport:
     """Build or update the index of ``settings.corpus_dir`` in ``settings.index_dir``.
 
     Only new or changed documents are chunked; deleted ones are dropped. With ``rebuild``
     every document is chunked again. Either way a text whose vector the live version holds
     (same model, same text) is not embedded again. An index of an older format is rebuilt.
+    ``chunk_and_embed`` is the step that chunks and embeds the new and changed documents: in
+    this process by default, elsewhere when given (distributed.on_ray); the rest is the same.
     Raises IndexMismatchError when the existing index was built with other model or chunker
     settings and ``rebuild`` is not set, CorpusError when no document of the corpus can be
     loaded, IndexBusyError when another build is running.
@@ -94,7 +106,7 @@ def build_index(settings: Settings, encoder: Encoder, *, rebuild: bool = False, 
         previous = None if rebuild else _live_version(index_dir, model, chunker)
         cache = cache_of(index_dir, previous)
         gathered = _gather(settings.corpus_dir, previous)
-        (chunks, chunks_embedded), (sentences, sentences_embedded) = _chunk_and_embed(
+        (chunks, chunks_embedded), (sentences, sentences_embedded) = (chunk_and_embed or _chunk_and_embed)(
             gathered.fresh, settings, encoder, model, cache, progress)
         arrays, records = _assemble(gathered.documents, chunks, sentences, previous, encoder.dimension)
         spec = ann.search_spec(len(arrays["chunks.npy"]))
@@ -195,30 +207,39 @@ def _gather(corpus_dir: Path, previous: Index | None) -> _Gathered:
 def _chunk_and_embed(fresh: list[Document], settings: Settings, encoder: Encoder, model: str, cache: VectorCache,
                      progress: bool) -> list[tuple[dict[str, _Rows], int]]:
     """Chunks, then sentences, of each fresh document with their vectors; and how many texts were embedded."""
-    chunker = Chunker(encoder.count_tokens, settings.chunk_tokens, settings.chunk_overlap)
+    spans_of = span_maker(encoder.count_tokens, settings)
+    spans = [spans_of(doc) for doc in fresh]
+
+    def encode(kind: str) -> Encode:
+        return lambda texts, rows: encoder.encode([texts[i] for i in rows], progress=progress, desc=f"Embedding {kind}")
+
+    return [embedded_rows(fresh, {doc.doc_id: doc_spans[kind] for doc, doc_spans in zip(fresh, spans)}, model, cache,
+                          encoder.dimension, encode(kind)) for kind in KINDS]
+
+
+def span_maker(count_tokens: Callable[[str], int], settings: Settings
+               ) -> Callable[[Document], dict[str, list[tuple[int, int]]]]:
+    """A document's chunk spans and sentence spans (by KINDS), as every build computes them."""
+    chunker = Chunker(count_tokens, settings.chunk_tokens, settings.chunk_overlap)
     splitter = SentenceSplitter()
-    spans = {
-        "chunks": {doc.doc_id: [(c.start, c.end) for c in chunker.chunk(doc)] for doc in fresh},
-        "sentences": {doc.doc_id: [(s.start, s.end) for s in splitter.split(doc.text)] for doc in fresh},
-    }
-    out = []
-    for kind, by_doc in spans.items():
-        texts = [doc.text[s:e] for doc in fresh for s, e in by_doc[doc.doc_id]]
-        keys = text_keys(model, texts)
-        vectors, embedded = embed(encoder, cache, keys, texts, progress=progress, desc=f"Embedding {kind}")
-        out.append((_per_document(fresh, by_doc, vectors, keys), embedded))
-    return out
+    return lambda doc: {"chunks": [(c.start, c.end) for c in chunker.chunk(doc)],
+                        "sentences": [(s.start, s.end) for s in splitter.split(doc.text)]}
 
 
-def _per_document(docs: list[Document], spans: dict[str, list[tuple[int, int]]], vectors: np.ndarray,
-                  keys: np.ndarray) -> dict[str, _Rows]:
+def embedded_rows(docs: list[Document], spans: dict[str, list[tuple[int, int]]], model: str, cache: VectorCache,
+                  dimension: int, encode: Encode) -> tuple[dict[str, _Rows], int]:
+    """Each document's rows for its ``spans`` (one kind): vectors from the cache where it has them,
+    else from ``encode``; and how many texts were embedded."""
+    texts = [doc.text[s:e] for doc in docs for s, e in spans[doc.doc_id]]
+    keys = text_keys(model, texts)
+    vectors, embedded = embed(encode, cache, keys, texts, dimension)
     out, begin = {}, 0
     for doc in docs:
         n = len(spans[doc.doc_id])
         out[doc.doc_id] = _Rows(np.asarray(spans[doc.doc_id], np.int64).reshape(-1, 2),
                                 vectors[begin : begin + n], keys[begin : begin + n])
         begin += n
-    return out
+    return out, embedded
 
 
 def _assemble(documents: list[Document], chunks: dict[str, _Rows], sentences: dict[str, _Rows],

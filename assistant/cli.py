@@ -118,7 +118,11 @@ def main(ctx: click.Context) -> None:
 @click.option("--check", is_flag=True, help="Only report new, changed and deleted documents; exit 1 if stale.")
 @click.option("--rebuild", is_flag=True, help="Embed everything again instead of updating.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None:
+@click.option("--ray", "ray_address", metavar="auto|ADDRESS",
+              help="Chunk and embed on a Ray cluster (needs the scale extra): 'auto' joins the cluster this "
+              "machine belongs to, else starts Ray on its cores; ADDRESS is a head node's HOST:PORT or "
+              "ray://HOST:PORT. The index is written here, as without it.")
+def index(settings: Settings, check: bool, rebuild: bool, as_json: bool, ray_address: str | None) -> None:
     """Build or update the index of the corpus (only new or changed documents are embedded).
 
     \b
@@ -126,12 +130,15 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
       assistant index
       assistant index --check        # exit 1 when the index is out of date
       assistant index --rebuild --model /models/my-sentence-model
+      assistant index --ray auto     # chunk and embed with Ray Data, here or on a cluster
     """
     from assistant import store
     from assistant.corpus import load_corpus
     from assistant.errors import CorpusError
 
     if check:
+        if ray_address:
+            raise click.UsageError("--check only compares the corpus with the index; leave out --ray")
         stale = store.check_corpus(settings)
         if as_json:
             _print_json({"stale": stale.stale, "new": stale.new, "changed": stale.changed, "deleted": stale.deleted})
@@ -144,9 +151,15 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool) -> None
 
     from assistant.embedding import encoder_for, index_model_name
 
-    encoder = encoder_for(index_model_name(settings.model, settings.backend), settings.batch_size)
+    name = index_model_name(settings.model, settings.backend)
+    encoder = encoder_for(name, settings.batch_size)
+    step = None
+    if ray_address:
+        from assistant.distributed import on_ray
+
+        step = on_ray(ray_address, functools.partial(encoder_for, name, settings.batch_size))
     try:
-        report = store.build_index(settings, encoder, rebuild=rebuild, progress=not as_json)
+        report = store.build_index(settings, encoder, rebuild=rebuild, progress=not as_json, chunk_and_embed=step)
     except CorpusError:
         if settings.corpus_dir.is_dir():  # no readable document: say why each file was left out
             for item in load_corpus(settings.corpus_dir)[1]:

@@ -10,11 +10,11 @@ never matches, since its name is hashed into every key.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import Encoder
 from assistant.errors import AssistantError
 from assistant.layout import CACHE_FILES, CACHE_FORMATS, Index, current_version, load_npy, read_manifest, verify
 
@@ -37,6 +37,11 @@ class VectorCache:
             if len(keys):
                 order = np.argsort(keys, kind="stable")
                 self.sources.append((np.asarray(keys)[order], order, vectors))
+
+    def known(self, dimension: int) -> np.ndarray:
+        """The keys of the vectors of ``dimension`` it holds, sorted: those ``lookup`` finds."""
+        parts = [keys for keys, _, source in self.sources if source.shape[1] == dimension]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, KEY)
 
     def lookup(self, keys: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for ``keys`` (zero rows where missing) and a mask of the keys found."""
@@ -79,11 +84,15 @@ def cache_of(index_dir: Path, previous: Index | None) -> VectorCache:
                         (arrays["sentence_keys.npy"], arrays["sentence_vectors.npy"])])
 
 
-def embed(encoder: Encoder, cache: VectorCache, keys: np.ndarray, texts: list[str], *, progress: bool,
-          desc: str) -> tuple[np.ndarray, int]:
-    """Vectors of ``texts``, from the cache where found, else embedded; and how many were embedded."""
-    vectors, found = cache.lookup(keys, encoder.dimension)
+# encode(texts, rows): the vectors of texts[rows], the texts the cache does not hold
+Encode = Callable[[list[str], np.ndarray], np.ndarray]
+
+
+def embed(encode: Encode, cache: VectorCache, keys: np.ndarray, texts: list[str], dimension: int
+          ) -> tuple[np.ndarray, int]:
+    """Vectors of ``texts``, from the cache where found, else from ``encode``; and how many were embedded."""
+    vectors, found = cache.lookup(keys, dimension)
     missing = np.flatnonzero(~found)
     if len(missing):
-        vectors[missing] = encoder.encode([texts[i] for i in missing], progress=progress, desc=desc)
+        vectors[missing] = encode(texts, missing)
     return vectors, len(missing)
