@@ -29,3 +29,7 @@ class IndexCorruptError(AssistantError):
 
 class IndexBusyError(AssistantError):
     """Another process is writing the index."""
+
+
+class StoreUnavailableError(AssistantError):
+    """The index store (a Milvus server) could not be reached or failed to answer."""
