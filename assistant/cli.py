@@ -167,12 +167,16 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool, ray_add
         raise
     for item in report.skipped:
         _warn_skipped(item)
+    from assistant.stores import publish
+
+    copied = publish(settings)  # with a Milvus store, the new version goes live there too
     if as_json:
         _print_json({
             "version": report.version, "added": report.added, "changed": report.changed,
             "deleted": report.deleted, "unchanged": report.unchanged, "chunks": report.chunks,
             "chunks_embedded": report.chunks_embedded, "sentences_embedded": report.sentences_embedded,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+            **({"store": {"address": settings.store, "version": copied}} if copied else {}),
         })
         return
     click.echo(
@@ -181,6 +185,8 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool, ray_add
         f"{len(report.unchanged)} unchanged; embedded {report.chunks_embedded} chunk(s) and "
         f"{report.sentences_embedded} sentence(s); {report.chunks} chunk(s) in {settings.index_dir}"
     )
+    if copied:
+        click.echo(f"copied to {settings.store} as version {copied}, now the live one there")
 
 
 @main.command()

@@ -239,7 +239,7 @@ def verify(folder: Path, manifest: dict, names: Iterable[str]) -> None:
             )
 
 
-def _check_format_and_model(index_dir: Path, manifest: dict, model: str | None) -> None:
+def check_format_and_model(index_dir: Path, manifest: dict, model: str | None) -> None:
     fmt = manifest["format_version"]
     if fmt != FORMAT_VERSION:
         raise IndexMismatchError(
@@ -275,7 +275,7 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
         raise IndexMissingError(f"no index in {index_dir}; run `assistant index` to build one")
     folder = index_dir / version
     manifest = read_manifest(folder)
-    _check_format_and_model(index_dir, manifest, model)
+    check_format_and_model(index_dir, manifest, model)
     verify(folder, manifest, DATA_FILES)
     try:
         with (folder / "documents.jsonl").open(encoding="utf-8") as fh:

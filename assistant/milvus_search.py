@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+import functools
 
 import numpy as np
 from pymilvus import MilvusClient, MilvusException
 
 from assistant.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
 from assistant.layout import REBUILD_HINT
+from assistant.keyword import KeywordIndex
+from assistant.search import KeywordMatches
 
 TOP_LIMIT = 16_384  # Milvus' largest limit of one search or get
 # milvus-lite's gRPC server keeps gRPC's default ping policy (no more than one ping in 5 minutes
@@ -73,19 +76,23 @@ class MilvusSearch:
         hits = self._search([np.asarray(vector, np.float32).tolist()], "vector", n, params, _in("doc_no", doc_nos))
         return np.array([hit["id"] for hit in hits], np.int64)
 
-    def keyword_top(self, text: str, n: int, doc_nos: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk numbers and BM25 scores (> 0) of the ``n`` best chunks for ``text``, best first."""
-        hits = [(h["id"], _bm25(h)) for h in self._search([text], "sparse", n, {"metric_type": "BM25"},
-                                                           _in("doc_no", doc_nos))]
+    def keyword(self, text: str, n: int, doc_nos: list[int] | None = None) -> KeywordMatches:
+        """The ``n`` best chunks for ``text`` by Milvus' BM25, best first; other chunks scored on demand."""
+        terms = " ".join(KeywordIndex.terms(text))  # as the chunks' terms were made (milvus_store.terms_of)
+        found = self._search([terms], "sparse", n, {"metric_type": "BM25"}, _in("doc_no", doc_nos)) if terms else []
+        hits = [(h["id"], _bm25(h)) for h in found]
         hits = [(i, score) for i, score in hits if score > 0]
-        return np.array([i for i, _ in hits], np.int64), np.array([score for _, score in hits], np.float32)
+        return KeywordMatches(np.array([i for i, _ in hits], np.int64), np.array([s for _, s in hits], np.float32),
+                              functools.partial(self._keyword_scores, terms))
 
-    def keyword_scores(self, text: str, ids: np.ndarray) -> np.ndarray:
-        """BM25 score for ``text`` of each chunk in ``ids`` (0.0 where it has none of the terms)."""
+    def _keyword_scores(self, terms: str, ids: np.ndarray) -> np.ndarray:
+        """BM25 score for ``terms`` of each chunk in ``ids`` (0.0 where it has none of them)."""
         ids = np.asarray(ids, np.int64)
         scores: dict[int, float] = {}
+        if not terms:
+            return np.zeros(len(ids), np.float32)
         for batch in _batches(np.unique(ids)):
-            hits = self._search([text], "sparse", len(batch), {"metric_type": "BM25"}, _in("id", batch.tolist()))
+            hits = self._search([terms], "sparse", len(batch), {"metric_type": "BM25"}, _in("id", batch.tolist()))
             scores.update((hit["id"], _bm25(hit)) for hit in hits)
         return np.array([scores.get(i, 0.0) for i in ids.tolist()], np.float32)
 

@@ -5,9 +5,9 @@ file ending in ``.db`` for milvus-lite (embedded, the same client API). Each ver
 collections named ``NAME__VERSION__KIND``:
 
 - ``chunks``: id (the chunk number), doc_no, start, end, key (the embedding-cache key, hex), the
-  chunk's text cut from its document (``text[start:end]``, analysed; a BM25 function fills
-  ``sparse`` from it) and its dense ``vector`` (inner product; FLAT, or HNSW when the
-  manifest's ``search`` asks for it, as ann.py chooses by size);
+  chunk's text cut from its document (``text[start:end]``), its BM25 ``terms`` (analysed; a BM25
+  function fills ``sparse`` from them) and its dense ``vector`` (inner product; FLAT, or HNSW
+  when the manifest's ``search`` asks for it, as ann.py chooses by size);
 - ``sentences``: id (the sentence number), doc_no, start, end, key, vector;
 - ``documents``: each document's text and record (its JSON without the text) cut into ordered
   parts under VARCHAR's 65,535 bytes and joined back exactly on open; the manifest is stored the
@@ -20,16 +20,18 @@ its version while a new one is written; the previous version is kept and older o
 Writers are not locked against each other: run one build at a time per name. An opened
 version searches through ``MilvusSearch`` (milvus_search.py).
 
-Keyword search is Milvus' BM25 (k1 1.5, b 0.75, the idf of bm25s' "lucene" method) over text
-analysed by the standard tokenizer, lower case, bm25s' English stop words and the English
-stemmer. milvus-lite 3.2.2 knows only the standard tokenizer and the stop filter: it ignores
-the stemmer (and refuses ``{"type": "english"}``), and keeps BM25 statistics per segment (a
+Keyword search is Milvus' BM25 (k1 1.5, b 0.75, the idf of bm25s' "lucene" method) over the
+chunk's terms as the folder store's BM25 makes them (``terms_of``: bm25s' tokenizer, its English
+stop words, the Snowball stemmer), and the question's terms made the same way, so both stores
+count the same terms. (Milvus' own English analysis would differ: milvus-lite 3.2.2 has no
+stemmer and refuses ``{"type": "english"}``.) milvus-lite keeps BM25 statistics per segment (a
 write is flushed once, so a version up to about 128 MB is one segment). README.md ("Milvus
-store") gives how its lists differ from bm25s' (bench/bench_milvus.py).
+store") gives how its lists compare with bm25s' (bench/bench_milvus.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -39,21 +41,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from assistant.embedding_cache import KEY
 from assistant.errors import IndexCorruptError, IndexMissingError, InputError
-from assistant.layout import REBUILD_HINT, Index, _check_format_and_model
+from assistant.keyword import KeywordIndex
+from assistant.layout import REBUILD_HINT, Index, check_format_and_model
 from assistant.milvus_search import MilvusSearch, answering, collection, connect
 from assistant.types import Document
 
 VARCHAR_BYTES = 65_535  # Milvus' largest VARCHAR, in UTF-8 bytes
 KINDS = ("chunks", "sentences", "documents")
 MANIFEST_NO = -1  # the document number under which the manifest is stored
-ANALYZER = {"tokenizer": "standard",
-            "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS_EN)},
-                       {"type": "stemmer", "language": "english"}]}
+ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}  # over bm25s' terms, already stemmed (terms_of)
 BATCH_BYTES = 8 << 20  # about this much data per insert request (Milvus takes up to 64 MB)
 SCAN_BATCH = 4096  # rows per query when a whole collection is read
 CHECK_SAMPLE = 256  # chunks whose stored text is compared with their document's on open
@@ -81,6 +81,21 @@ def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 64:
         raise InputError(f"the index name {name!r} cannot name a Milvus index: use up to 64 letters and "
                          "digits, single underscores between them")
+
+
+def live_version(uri: str, name: str) -> str | None:
+    """The name of the live version under ``name`` at ``uri`` (None when nothing was written).
+
+    Asked before each request of the app, so one client per ``uri`` serves all the asking.
+    """
+    _check_name(name)
+    with answering(uri):
+        return _live(_client(uri), name)
+
+
+@functools.cache
+def _client(uri: str) -> MilvusClient:
+    return connect(uri)
 
 
 def _live(client: MilvusClient, name: str) -> str | None:
@@ -149,10 +164,11 @@ def _span_schema(dimension: int, *, text: bool):
     schema.add_field("key", DataType.VARCHAR, max_length=32)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
     if text:
-        schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True,
+        schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES)
+        schema.add_field("terms", DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True,
                          analyzer_params=ANALYZER)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
     return schema
 
@@ -197,10 +213,17 @@ def _span_rows(arrays: dict[str, np.ndarray], kind: str, documents: list[Documen
                "vector": np.asarray(vectors[i], np.float32).tolist()}
         if kind == "chunk":
             row["text"] = text = documents[doc_no].text[start:end]
+            row["terms"] = terms_of(text)
             if len(text.encode("utf-8")) > VARCHAR_BYTES:
                 raise InputError(f"chunk {i} of {documents[doc_no].doc_id} is longer than Milvus stores in one "
                                  f"text ({VARCHAR_BYTES} bytes); index with fewer tokens per chunk")
         yield row
+
+
+def terms_of(text: str) -> str:
+    """The BM25 terms of ``text`` as the folder store makes them (keyword.py: bm25s' tokenizer, English
+    stop words, the Snowball stemmer), joined by spaces: Milvus' BM25 then counts the same terms."""
+    return " ".join(KeywordIndex.terms(text))
 
 
 def _document_rows(manifest: dict, documents: list[Document]) -> Iterator[dict]:
@@ -249,8 +272,10 @@ def open_version(uri: str, name: str, model: str | None = None) -> MilvusVersion
         version = _live(client, name)
         if version is None:
             raise IndexMissingError(f"no index named {name!r} in Milvus at {uri}; run `assistant index` to build one")
+        for kind in KINDS:  # a server (or a milvus-lite file reopened by another process) may hold them released
+            client.load_collection(collection(name, version, kind))
         manifest, documents = _read_documents(client, collection(name, version, "documents"), where)
-        _check_format_and_model(where, manifest, model)
+        check_format_and_model(where, manifest, model)
         counts = manifest["counts"]
         chunk_rows, chunk_keys = _read_spans(client, collection(name, version, "chunks"), counts["chunks"], where)
         sentence_rows, sentence_keys = _read_spans(client, collection(name, version, "sentences"),

@@ -38,7 +38,7 @@ import bm25s  # noqa: E402
 import numpy as np  # noqa: E402
 from bm25s.tokenization import Tokenizer  # noqa: E402
 
-from assistant import ann, milvus_store  # noqa: E402
+from assistant import milvus_store  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.store import build_index, load_index  # noqa: E402
@@ -102,16 +102,15 @@ def measure(name: str, encoder: SentenceTransformerEncoder, work: Path) -> dict:
         lists["stemmed"].append(top(index.keyword.scores(text)))
         lists["unstemmed"].append(top(_unstemmed_scores(unstemmed, text)))
         started = time.perf_counter()
-        lists["milvus"].append(search.keyword_top(text, K)[0].tolist())
+        lists["milvus"].append(search.keyword(text, K).ids.tolist())
         timings["keyword"].append(time.perf_counter() - started)
-        lists["faiss"].append(index.search(vector, K)[1].tolist())
+        lists["faiss"].append(index.searcher.dense_top(vector, K).tolist())
         started = time.perf_counter()
         lists["dense"].append(search.dense_top(vector, K).tolist())
         timings["dense"].append(time.perf_counter() - started)
         sources = [index.doc_numbers[d] for d in question.get("sources", []) if d in index.doc_numbers]
         if sources:  # questions without an answer in the corpus have none
-            allowed = np.flatnonzero(np.isin(index.chunk_rows[:, 0], sources))
-            lists["faiss_in"].append(ann.search_selected(index.search_index, vector, K, allowed).tolist())
+            lists["faiss_in"].append(index.searcher.dense_top(vector, K, sources).tolist())
             lists["dense_in"].append(search.dense_top(vector, K, sources).tolist())
     return {
         "corpus": {"documents": len(index.documents), "chunks": len(index), "questions": len(questions)},
