@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup index run test browser clean bench
+.PHONY: setup index run test browser clean bench bench-scale
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ test: setup browser
 # Performance and scale suite (under 15 minutes on 2 cores): bench/results/*.json and bench.md.
 bench: setup
 	$(BIN)/python bench/suite.py
+
+# FAISS HNSW against milvus-lite on SCALE_N embedded passages of real text (bench/README.md, "Scale on
+# real text"); vectors are cached in bench/results/scale-cache/, so a stopped run resumes.
+SCALE_N ?= 30000
+bench-scale: setup
+	$(BIN)/python bench/bench_scale_store.py --n $(SCALE_N)
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-* index/.lock
