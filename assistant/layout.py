@@ -283,7 +283,8 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
         arrays = {name: load_npy(folder / name, mmap=name.endswith(("_vectors.npy", "_keys.npy")))
                   for name in ARRAY_FILES}
         search_index = faiss.read_index(str(folder / "chunks.faiss"))
-        ann.configure_search_index(search_index, manifest.get("search", {"type": "flat"}))
+        spec = manifest.get("search", {"type": "flat"})
+        ann.configure_search_index(search_index, spec)
         keyword = KeywordIndex.load(folder)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
@@ -293,7 +294,7 @@ def load_index(index_dir: Path, model: str | None = None) -> Index:
             or any(len(arrays[f"sentence_{kind}.npy"]) != sentences for kind in ("vectors", "keys"))):
         raise IndexCorruptError(f"index in {folder} is inconsistent (counts differ); {REBUILD_HINT}")
     searcher = LocalSearch(search_index, keyword, arrays["chunks.npy"][:, 0], arrays["chunk_vectors.npy"],
-                           arrays["sentence_vectors.npy"], manifest.get("search", {"type": "flat"})["type"] == "flat")
+                           arrays["sentence_vectors.npy"], spec["type"] == "flat")
     return Index(manifest, documents, arrays, searcher, keyword, version)
 
 
