@@ -105,14 +105,14 @@ class Calibration:
     - ``ranker``: logistic weights over a candidate's signals (``FEATURES``): the sentence
       with the highest combined score is the answer;
     - ``confidence``: Platt-style weights over the best candidate's combined score, its margin
-      over the runner-up, its reader logit and the question's coverage (``CONFIDENCE``): the
-      probability that the answer is right;
+      over the runner-up, its reader logit, its phrase score, its passage score and the
+      question's coverage (``CONFIDENCE``): the probability that the answer is right;
     - ``candidates``: how many sentences (best by the hand-tuned score) the reader reads;
     - ``abstain_below``: the confidence under which the sources are said not to answer.
     """
 
     FEATURES = ("reader", "span", "semantic", "keyword", "passage", "cue")
-    CONFIDENCE = ("score", "margin", "reader", "coverage")
+    CONFIDENCE = ("score", "margin", "reader", "coverage", "span", "passage")
 
     candidates: int
     ranker: dict[str, float]
@@ -323,7 +323,7 @@ class AnswerExtractor:
         else:
             margin = best.score - scored[1].score if len(scored) > 1 else 0.0
             confidence = self.calibration.probability(
-                {"score": best.score, "margin": margin, "reader": best.reading.logit, "coverage": coverage})
+                Calibration.features(best) | {"score": best.score, "margin": margin, "coverage": coverage})
         if confidence < abstain_below:
             return None
         passage = next(h.passage for h in retrieval.hits if h.passage.rank == best.passage_rank)

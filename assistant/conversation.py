@@ -69,6 +69,8 @@ class Turn:
     follow_up: bool = False
     subject: str = ""
     without_subject: str = ""  # the query without the previous answer's subject, when it got one
+    answer: str = ""  # the text of the answer this turn got (``answered``)
+    subject_answer: str = ""  # the previous answer, when the query carries its subject
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,8 @@ def next_turn(question: str, history: Sequence[Turn] = ()) -> Turn:
     query = build_query(question, history)
     subject = history[-1].subject if history and query.follow_up else ""
     return Turn(question=question, query=query.text, topic=query.topic, follow_up=query.follow_up,
-                subject=subject, without_subject=query.without_subject)
+                subject=subject, without_subject=query.without_subject,
+                subject_answer=history[-1].answer if query.without_subject else "")
 
 
 def ask_turn(ask: Callable[[str], Response], turn: Turn) -> tuple[Response, Turn]:
@@ -192,11 +195,15 @@ def ask_turn(ask: Callable[[str], Response], turn: Turn) -> tuple[Response, Turn
     subject too and keep the more confident answer, with the query that gave it. The subject
     finds the person again ("Where was he based?"), but can also pull the search back to the
     answer already given: after "Lee Jae-myung will lead the Council debate", "When was he
-    elected?" is answered by "He was elected in June" only without the name."""
+    elected?" is answered by "He was elected in June" only without the name. A follow-up asks
+    something new, so an answer that only repeats the previous one is not kept when the query
+    without the subject finds another, however confident."""
     response = ask(turn.query)
     if turn.without_subject:
         other = ask(turn.without_subject)
-        if _confidence(other) > _confidence(response):
+        repeated = bool(turn.subject_answer) and response.answer is not None \
+            and response.answer.citation.text == turn.subject_answer
+        if (repeated and other.answer is not None) or _confidence(other) > _confidence(response):
             return other, replace(turn, query=turn.without_subject)
     return response, turn
 
@@ -206,6 +213,7 @@ def _confidence(response: Response) -> float:
 
 
 def answered(turn: Turn, sentence: str, phrase: str | None = None, author: str | None = None) -> Turn:
-    """``turn`` with the subject of its answer (``sentence``, ``phrase``, the document's ``author``)."""
+    """``turn`` with its answer (``sentence``) and that answer's subject (from ``sentence``,
+    ``phrase``, the document's ``author``)."""
     subject = subject_of(sentence, phrase, author, topic=turn.topic)
-    return replace(turn, subject=subject or turn.subject)
+    return replace(turn, subject=subject or turn.subject, answer=sentence)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from assistant.conversation import (
@@ -177,6 +179,16 @@ def test_ask_turn_keeps_the_more_confident_answer() -> None:
     assert response.answer.confidence == 0.6 and asked.query == turn.without_subject
     confidences = {turn.query: 0.7, turn.without_subject: None}
     response, asked = ask_turn(lambda q: reply(confidences[q]), turn)
+    assert response.answer.confidence == 0.7 and asked == turn
+    # the carried subject found the previous answer again: the other answer is kept, though less confident
+    def cited(text: str, confidence: float) -> SimpleNamespace:
+        return SimpleNamespace(answer=SimpleNamespace(confidence=confidence, citation=SimpleNamespace(text=text)))
+
+    echo = replace(turn, subject_answer="Lee will lead the debate.")
+    replies = {turn.query: cited("Lee will lead the debate.", 0.7), turn.without_subject: cited("He was elected in June.", 0.5)}
+    response, asked = ask_turn(replies.__getitem__, echo)
+    assert response.answer.citation.text == "He was elected in June." and asked.query == turn.without_subject
+    response, asked = ask_turn(replies.__getitem__, turn)  # without the previous answer: the more confident
     assert response.answer.confidence == 0.7 and asked == turn
     plain = Turn(question="Who leads it?", query="debate: Who leads it?", topic="debate", follow_up=True)
     asked_queries = []

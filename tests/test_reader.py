@@ -102,7 +102,8 @@ def squad_third(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# Floors measured with reader-v1 (README, "How answers are chosen"). They are below the reader
+# Floors measured with reader-v1 (README, "How answers are chosen"), first with its fp16 export;
+# the int8 export of the same weights, recalibrated, holds every one (comments: its figures). They are below the reader
 # issue's targets, which reader-v1 does not reach: squad-sample answer accuracy 0.88, imp-
 # abstention 0.50, ooc- 0.90 with 0.90 answered, ECE 0.05; selqa-dev 0.85 (0.80 paraphrased),
 # ECE 0.05; seed 0.90 (0.80 on query), abstention 0.80 with 0.95 answered.
@@ -111,11 +112,11 @@ def squad_third(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_squad_sample_floors(squad_index: Settings, squad_third: Path, eval_run) -> None:
     run = eval_run(squad_index, squad_third, DEFAULT_READER)
     s = run.summary
-    assert s["answer_accuracy"] >= 0.80, s  # measured 0.808 (whole set 0.786)
+    assert s["answer_accuracy"] >= 0.80, s  # measured 0.811 (whole set 0.782)
     assert s["by_prefix"]["ooc-"]["abstention_accuracy"] >= 0.94, s["by_prefix"]  # 0.952
-    assert s["by_prefix"]["imp-"]["abstention_accuracy"] >= 0.16, s["by_prefix"]  # 0.169
-    assert s["answered"] >= 0.92, s  # 0.928
-    assert s["calibration"]["ece"] <= 0.06, s["calibration"]  # 0.050 (whole set 0.041)
+    assert s["by_prefix"]["imp-"]["abstention_accuracy"] >= 0.18, s["by_prefix"]  # 0.181 (fp16: 0.169)
+    assert s["answered"] >= 0.92, s  # 0.943
+    assert s["calibration"]["ece"] <= 0.06, s["calibration"]  # 0.051 (whole set 0.052)
     assert run.stamp["reader"]["name"] == DEFAULT_READER
     baseline = eval_run(squad_index, squad_third, "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
@@ -125,9 +126,9 @@ def test_squad_sample_floors(squad_index: Settings, squad_third: Path, eval_run)
 
 def test_selqa_floors(selqa_index: Settings, eval_run) -> None:
     s = eval_run(selqa_index, SELQA / "questions.jsonl", DEFAULT_READER).summary
-    assert s["answer_accuracy"] >= 0.76, s  # measured 0.766
-    assert s["by_category"]["paraphrase"]["True"]["answer_accuracy"] >= 0.71, s["by_category"]["paraphrase"]  # 0.717
-    assert s["calibration"]["ece"] <= 0.12, s["calibration"]  # 0.115: under-confident here
+    assert s["answer_accuracy"] >= 0.76, s  # measured 0.762 (fp16: 0.766)
+    assert s["by_category"]["paraphrase"]["True"]["answer_accuracy"] >= 0.71, s["by_category"]["paraphrase"]  # 0.710
+    assert s["calibration"]["ece"] <= 0.11, s["calibration"]  # 0.107 (fp16: 0.115): under-confident here
     baseline = eval_run(selqa_index, SELQA / "questions.jsonl", "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
     assert s["calibration"]["ece"] < baseline["calibration"]["ece"], (s, baseline)
@@ -142,3 +143,15 @@ def test_seed_floors(seed_index: Settings, eval_run) -> None:
     baseline = eval_run(seed_index, SEED_QUESTIONS, "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
     assert s["abstention_accuracy"] > baseline["abstention_accuracy"], (s, baseline)
+
+
+def test_model_card_lists_every_file_with_its_size_and_hash() -> None:
+    import hashlib
+    import re
+
+    card = (READER / "README.md").read_text(encoding="utf-8")
+    listed = {name: (int(size.replace(",", "")), digest)
+              for name, size, digest in re.findall(r"^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|$", card, re.M)}
+    files = {f.name: (f.stat().st_size, hashlib.sha256(f.read_bytes()).hexdigest())
+             for f in READER.iterdir() if f.name != "README.md"}
+    assert listed == files

@@ -89,6 +89,17 @@ def test_training_resumes_from_its_checkpoint_and_exports_a_reader(tmp_path: Pat
                            [("The otter population fell sharply in 1911.", "", "")])
     assert len(readings) == 1 and 0 <= readings[0].start < readings[0].end <= 42
 
+    # a later run starts from these weights (learning rate 0 leaves them as loaded), with edited questions
+    tuned = _train(squad, tmp_path / "tuned", "--init", str(out / "reader.pt"), "--edit-share", "1.0",
+                   "--sample-seed", "5", "--lr", "0", "--stop-after", "1")
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    assert "starting from" in tuned.stdout
+    import torch
+
+    start = torch.load(out / "reader.pt", weights_only=True)
+    after = torch.load(tmp_path / "tuned" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(start[k], after[k]) for k in start)
+
 
 def _calibration_module():
     import importlib.util
@@ -108,3 +119,59 @@ def test_calibration_curve_reads_once_and_pools_the_folds() -> None:
     folds = [{"questions": 30, "threshold": 0.3, "answer_accuracy": 0.8, "answered": 0.9},
              {"questions": 10, "threshold": 0.4, "answer_accuracy": 0.6, "answered": 1.0}]
     assert calibrate.pooled(folds) == {"questions": 40, "answer_accuracy": 0.75, "answered": 0.925}
+
+
+def test_question_edits_take_the_answer_away() -> None:
+    """Each kind of edit changes only what the answering window holds, into what it does not."""
+    import random
+
+    from training.question_edits import KINDS, edit, names
+
+    window = "The Pharos of Alexandria was built in 280 BC by Ptolemy II. It was the largest building of its time."
+    article = names(window + " Rhodes had a colossus. The Great Pyramid of Giza stood in Egypt.")
+    assert {"Pharos of Alexandria", "Ptolemy II", "Great Pyramid of Giza", "Rhodes"} <= set(article)
+    assert "The" not in article and "It" not in article  # words that open sentences are no names
+    seen: dict[str, str] = {}
+    rng = random.Random(0)
+    for question in ("When was the Pharos of Alexandria built?", "Who built the Pharos of Alexandria in 280 BC?",
+                     "What was the largest building of its time?", "Which lighthouse was designed by Ptolemy II?"):
+        for _ in range(20):
+            edited = edit(question, window, article, rng)
+            assert edited is not None and edited[0] != question
+            seen.setdefault(edited[1], edited[0])
+    assert set(seen) == set(KINDS)
+    assert any(n in seen["entity"] for n in ("Rhodes", "Great Pyramid of Giza", "Egypt"))  # a name not in the window
+    assert " 280 " not in seen["number"] and seen["number"].startswith("Who built the Pharos of Alexandria in ")
+    assert "smallest" in seen["antonym"] and "largest" not in seen["antonym"]
+    assert " not " in seen["negation"]
+    assert edit("How?", window, article, rng) is None  # nothing to change
+
+
+def test_fp16_weights_come_back_as_the_same_fp32_graph(tmp_path: Path) -> None:
+    """``--from-folder`` re-quantises a shipped reader from its fp16-weights file: turning those
+    weights back into fp32 must give a plain fp32 graph that computes exactly what the fp16 file does."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from training.export_reader import fp16_weights, fp32_weights
+
+    weights = np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])],
+        [numpy_helper.from_array(weights, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    fp16_weights(tmp_path / "fp32.onnx", tmp_path / "fp16.onnx")
+    fp32_weights(tmp_path / "fp16.onnx", tmp_path / "back.onnx")
+
+    back = onnx.load(str(tmp_path / "back.onnx"))
+    assert [n.op_type for n in back.graph.node] == ["MatMul"]  # no casts left
+    (restored,) = [numpy_helper.to_array(t) for t in back.graph.initializer]
+    assert restored.dtype == np.float32 and np.array_equal(restored, weights.astype(np.float16).astype(np.float32))
+    x = np.random.default_rng(1).normal(size=(3, 64)).astype(np.float32)
+    run = {name: onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx")).run(None, {"x": x})[0]
+           for name in ("fp16", "back")}
+    assert np.array_equal(run["fp16"], run["back"])

@@ -8,8 +8,8 @@ development sets in ``eval/`` (never trained on), as the model card says:
 2. ``ranker``: a logistic regression over the candidates' signals (reader logit, span score, sentence
    similarity, keyword share, passage score, answer-type cue) of the answerable questions;
 3. ``confidence``: a logistic regression over the best candidate's combined score, its margin
-   over the runner-up, its reader logit and the question's corpus coverage, predicting that the
-   answer is right (an answer to an unanswerable question is wrong): Platt scaling, so the
+   over the runner-up, its reader logit, phrase score and passage score, and the question's
+   corpus coverage, predicting that the answer is right (an answer to an unanswerable question is wrong): Platt scaling, so the
    confidence is a probability;
 4. ``abstain_below``: the highest confidence threshold at which squad-sample and selqa-dev
    still answer the share of their answerable questions the reader issue asks for
@@ -138,10 +138,12 @@ def best_of(question: dict, ranker: dict[str, float]) -> tuple[dict[str, float],
     combined = Calibration(0, ranker, {})
     scored = sorted(((combined.rank_score(c), c) for c in question["candidates"]), key=lambda s: -s[0])
     if not scored:
-        return {"score": 0.0, "margin": 0.0, "reader": 0.0, "coverage": question["coverage"]}, False
+        return {"score": 0.0, "margin": 0.0, "reader": 0.0, "coverage": question["coverage"], "span": 0.0,
+                "passage": 0.0}, False
     margin = scored[0][0] - scored[1][0] if len(scored) > 1 else 0.0
     best = scored[0][1]
-    values = {"score": scored[0][0], "margin": margin, "reader": best["reader"], "coverage": question["coverage"]}
+    values = {"score": scored[0][0], "margin": margin, "reader": best["reader"], "coverage": question["coverage"],
+              "span": best["span"], "passage": best["passage"]}
     return values, bool(best["right"]) and question["answerable"]
 
 

