@@ -43,7 +43,7 @@ import numpy as np
 from assistant.authorship import asks_for_author
 from assistant.config import AnswerWeights, Settings
 from assistant.keyword import KeywordIndex
-from assistant.retrieval import Retrieval
+from assistant.retrieval import Hit, Retrieval
 from assistant.reader import Reader, Reading
 from assistant.speakers import asked_speaker, known_speakers, names
 from assistant.store import Index
@@ -208,28 +208,35 @@ class AnswerExtractor:
         kind = question_type(retrieval.question)
         authorship = asks_for_author(retrieval.question)
         top = max(h.passage.score for h in hits) or 1.0
-        scored: list[Scored] = []
+        inside: list[tuple[Hit, int, str]] = []  # each sentence wholly inside a passage shown, once
         seen: set[int] = set()
         for hit in hits:
-            p, cited = hit.passage, hit.passage.citation
+            cited = hit.passage.citation
             doc = self.index.by_id[cited.doc_id]
             for s in self.index.sentences_in(self.index.doc_numbers[cited.doc_id], cited.span.start, cited.span.end):
                 if s in seen:
                     continue
                 seen.add(s)
                 _, span = self.index.sentence(s)
-                if span.start < cited.span.start or span.end > cited.span.end:
-                    continue  # only sentences wholly inside the passage shown
-                text = doc.text[span.start : span.end]
-                semantic = retrieval.sentence_scores.get(s)
-                if semantic is None:
-                    semantic = float(self.index.searcher.sentence_vectors(np.array([s]))[0] @ retrieval.vector)
-                keyword = self.coverage(q_weights, self.sentence_terms[s])
-                if authorship and self._names_author(s):
-                    keyword = 1.0  # naming the document's author is what the question asks
-                cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
-                score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
-                scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue))
+                if cited.span.start <= span.start and span.end <= cited.span.end:
+                    inside.append((hit, s, doc.text[span.start : span.end]))
+        # similarities retrieval did not compute: their stored vectors fetched in one call (one
+        # round trip to a Milvus store)
+        missing = [s for _, s, _ in inside if s not in retrieval.sentence_scores]
+        similarity = dict(retrieval.sentence_scores)
+        if missing:
+            vectors = self.index.searcher.sentence_vectors(np.array(missing))
+            similarity.update(zip(missing, map(float, vectors @ retrieval.vector)))
+        scored: list[Scored] = []
+        for hit, s, text in inside:
+            p = hit.passage
+            semantic = similarity[s]
+            keyword = self.coverage(q_weights, self.sentence_terms[s])
+            if authorship and self._names_author(s):
+                keyword = 1.0  # naming the document's author is what the question asks
+            cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
+            score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
+            scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue))
         if authorship:
             scored = [x for x in scored if self._names_author(x.sentence)] or scored
         speaker = asked_speaker(retrieval.question, self.speakers)
