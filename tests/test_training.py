@@ -175,3 +175,22 @@ def test_fp16_weights_come_back_as_the_same_fp32_graph(tmp_path: Path) -> None:
     run = {name: onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx")).run(None, {"x": x})[0]
            for name in ("fp16", "back")}
     assert np.array_equal(run["fp16"], run["back"])
+
+
+def test_edited_questions_are_read_against_their_own_answer_sentence(tmp_path: Path) -> None:
+    """``--edit-share 1``: a question gives, beside its positive, its edited twin as a negative on
+    the very window that answers the original; without edits the examples are as before."""
+    from training.train_reader import build
+
+    squad = tmp_path / "squad.json.gz"
+    _squad(squad)
+    with gzip.open(squad, "rt", encoding="utf-8") as f:
+        articles = json.load(f)["data"]
+    plain = build(articles, 9, 3, easy_share=0.0)
+    edited = build(articles, 9, 3, easy_share=0.0, edit_share=1.0)
+    positives = {e.qid: e for e in edited if e.label == 1}
+    twins = [e for e in edited if e.label == 0 and e.text == positives[e.qid].text]
+    assert twins and all(t.question != positives[t.qid].question for t in twins)
+    assert len(edited) == len(plain) + len(twins)
+    assert sorted((e.qid, e.question, e.text) for e in plain) == sorted(
+        (e.qid, e.question, e.text) for e in edited if e not in twins)
