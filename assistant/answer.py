@@ -33,6 +33,7 @@ import json
 import math
 import re
 from array import array
+from collections import ChainMap
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -223,10 +224,11 @@ class AnswerExtractor:
         # similarities retrieval did not compute: their stored vectors fetched in one call (one
         # round trip to a Milvus store)
         missing = [s for _, s, _ in inside if s not in retrieval.sentence_scores]
-        similarity = dict(retrieval.sentence_scores)
+        fetched = {}
         if missing:
             vectors = self.index.searcher.sentence_vectors(np.array(missing))
-            similarity.update(zip(missing, map(float, vectors @ retrieval.vector)))
+            fetched = dict(zip(missing, map(float, vectors @ retrieval.vector)))
+        similarity = ChainMap(retrieval.sentence_scores, fetched)
         scored: list[Scored] = []
         for hit, s, text in inside:
             p = hit.passage

@@ -138,12 +138,11 @@ def best_of(question: dict, ranker: dict[str, float]) -> tuple[dict[str, float],
     combined = Calibration(0, ranker, {})
     scored = sorted(((combined.rank_score(c), c) for c in question["candidates"]), key=lambda s: -s[0])
     if not scored:
-        return {"score": 0.0, "margin": 0.0, "reader": 0.0, "coverage": question["coverage"], "span": 0.0,
-                "passage": 0.0}, False
+        return dict.fromkeys(FEATURES, 0.0) | {"score": 0.0, "margin": 0.0, "coverage": question["coverage"]}, False
     margin = scored[0][0] - scored[1][0] if len(scored) > 1 else 0.0
     best = scored[0][1]
-    values = {"score": scored[0][0], "margin": margin, "reader": best["reader"], "coverage": question["coverage"],
-              "span": best["span"], "passage": best["passage"]}
+    # as AnswerExtractor.extract: the best candidate's signals, its score and margin, the coverage
+    values = {f: best[f] for f in FEATURES} | {"score": scored[0][0], "margin": margin, "coverage": question["coverage"]}
     return values, bool(best["right"]) and question["answerable"]
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,16 +116,10 @@ def fp16_weights(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
-def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
-    """On held-out questions: sentence P@1 and phrase exact match (each paragraph's sentences
-    read), and how well the reader tells a question from its edited twin that the same answer
-    sentence no longer answers (``training/question_edits.py``): ``edited_auc`` is the share of
-    pairs in which the original scores higher, ``edited_refused`` the share of edited questions
-    whose logit says "does not answer"."""
+def _held_out_questions(articles: list[dict]) -> Iterator[tuple[list[str], list[tuple[int, int]], list, dict]]:
+    """Each held-out question with its article's names and its paragraph's sentence spans and
+    windows; a paragraph is split only when its first question is taken."""
     splitter = SentenceSplitter()
-    rng = random.Random(0)
-    right = exact = n = 0
-    pairs: list[tuple[float, float]] = []
     for art in articles:
         article_names = names(" ".join(par["context"] for par in art["paragraphs"]))
         for par in art["paragraphs"]:
@@ -131,22 +127,33 @@ def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
             spans = [(s.start, s.end) for s in splitter.split(context)]
             texts = [window(context, spans, i) for i in range(len(spans))]
             for qa in par["qas"]:
-                if n >= limit:
-                    break
-                answer = qa["answers"][0]
-                a0, a1 = answer["answer_start"], answer["answer_start"] + len(answer["text"])
-                readings = reader.read(qa["question"], texts)
-                best = int(np.argmax([r.logit for r in readings]))
-                n += 1
-                right += spans[best][0] <= a0 and a1 <= spans[best][1]
-                phrase = texts[best][0][readings[best].start : readings[best].end]
-                exact += phrase.strip().lower() == answer["text"].strip().lower()
-                holding = [i for i, (s0, s1) in enumerate(spans) if s0 <= a0 and a1 <= s1]
-                if holding:
-                    sentence, before, after = texts[holding[0]]
-                    edited = edit(qa["question"], " ".join((before, sentence, after)), article_names, rng)
-                    if edited is not None:
-                        pairs.append((readings[holding[0]].logit, reader.read(edited[0], [texts[holding[0]]])[0].logit))
+                yield article_names, spans, texts, qa
+
+
+def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
+    """On held-out questions: sentence P@1 and phrase exact match (each paragraph's sentences
+    read), and how well the reader tells a question from its edited twin that the same answer
+    sentence no longer answers (``training/question_edits.py``): ``edited_auc`` is the share of
+    pairs in which the original scores higher, ``edited_refused`` the share of edited questions
+    whose logit says "does not answer"."""
+    rng = random.Random(0)
+    right = exact = n = 0
+    pairs: list[tuple[float, float]] = []
+    for article_names, spans, texts, qa in itertools.islice(_held_out_questions(articles), limit):
+        answer = qa["answers"][0]
+        a0, a1 = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+        readings = reader.read(qa["question"], texts)
+        best = int(np.argmax([r.logit for r in readings]))
+        n += 1
+        right += spans[best][0] <= a0 and a1 <= spans[best][1]
+        phrase = texts[best][0][readings[best].start : readings[best].end]
+        exact += phrase.strip().lower() == answer["text"].strip().lower()
+        holding = [i for i, (s0, s1) in enumerate(spans) if s0 <= a0 and a1 <= s1]
+        if holding:
+            sentence, before, after = texts[holding[0]]
+            edited = edit(qa["question"], " ".join((before, sentence, after)), article_names, rng)
+            if edited is not None:
+                pairs.append((readings[holding[0]].logit, reader.read(edited[0], [texts[holding[0]]])[0].logit))
     return {"questions": n, "sentence_p_at_1": round(right / max(n, 1), 4), "phrase_exact": round(exact / max(n, 1), 4),
             "edited_questions": len(pairs),
             "edited_auc": round(float(np.mean([o > e for o, e in pairs])) if pairs else 0.0, 4),

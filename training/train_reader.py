@@ -159,15 +159,14 @@ def build(articles: list[dict], n_questions: int, seed: int, easy_share: float,
         qwords = words(qa["question"])
         sentence, before, after = window(context, spans, i)
         offset = a_start - spans[i][0]
-        examples.append(Example(question, pair_text(sentence, before, after), 1,
-                                (offset, offset + len(answer["text"])), qa["id"]))
+        text = pair_text(sentence, before, after)
+        examples.append(Example(question, text, 1, (offset, offset + len(answer["text"])), qa["id"]))
         if edit_share and edit_rng.random() < edit_share:
             if a not in article_names:
                 article_names[a] = names(" ".join(par["context"] for par in art["paragraphs"]))
             edited = edit(qa["question"], " ".join((before, sentence, after)), article_names[a], edit_rng)
             if edited is not None:
-                examples.append(Example(vary(edited[0], edit_rng), pair_text(sentence, before, after), 0,
-                                        None, qa["id"]))
+                examples.append(Example(vary(edited[0], edit_rng), text, 0, None, qa["id"]))
         j = best_echo(qwords, context, spans, i)
         if j is not None:
             examples.append(Example(question, pair_text(*window(context, spans, j)), 0, None, qa["id"]))
