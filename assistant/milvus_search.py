@@ -78,7 +78,7 @@ class MilvusSearch:
 
     def keyword(self, text: str, n: int, doc_nos: list[int] | None = None) -> KeywordMatches:
         """The ``n`` best chunks for ``text`` by Milvus' BM25, best first; other chunks scored on demand."""
-        terms = " ".join(KeywordIndex.terms(text))  # as the chunks' terms were made (milvus_store.terms_of)
+        terms = terms_of(text)  # as the chunks' terms were made
         found = self._search([terms], "sparse", n, {"metric_type": "BM25"}, _in("doc_no", doc_nos)) if terms else []
         hits = [(h["id"], _bm25(h)) for h in found]
         hits = [(i, score) for i, score in hits if score > 0]
@@ -135,6 +135,13 @@ class MilvusSearch:
                 raise IndexMissingError("the index version this assistant opened was removed by two newer builds; "
                                         "open the index again (restart the app)") from None
             raise
+
+
+def terms_of(text: str) -> str:
+    """The BM25 terms of ``text`` as the folder store makes them (keyword.py: bm25s' tokenizer, English
+    stop words, the Snowball stemmer), joined by spaces: Milvus' BM25 then counts the same terms, for
+    the chunks (milvus_store writes them) and for the question."""
+    return " ".join(KeywordIndex.terms(text))
 
 
 def _bm25(hit: dict) -> float:

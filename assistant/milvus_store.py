@@ -1,4 +1,4 @@
-"""An index version in Milvus through pymilvus' MilvusClient: write and open (work in progress).
+"""An index version in Milvus through pymilvus' MilvusClient: write and open.
 
 The URI is what ``MilvusClient`` takes: ``http://HOST:PORT`` for a Milvus server, or a local
 file ending in ``.db`` for milvus-lite (embedded, the same client API). Each version is three
@@ -45,9 +45,8 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from assistant.embedding_cache import KEY
 from assistant.errors import IndexCorruptError, IndexMissingError, InputError
-from assistant.keyword import KeywordIndex
 from assistant.layout import REBUILD_HINT, Index, check_format_and_model
-from assistant.milvus_search import MilvusSearch, answering, collection, connect
+from assistant.milvus_search import MilvusSearch, answering, collection, connect, terms_of
 from assistant.types import Document
 
 VARCHAR_BYTES = 65_535  # Milvus' largest VARCHAR, in UTF-8 bytes
@@ -218,12 +217,6 @@ def _span_rows(arrays: dict[str, np.ndarray], kind: str, documents: list[Documen
                 raise InputError(f"chunk {i} of {documents[doc_no].doc_id} is longer than Milvus stores in one "
                                  f"text ({VARCHAR_BYTES} bytes); index with fewer tokens per chunk")
         yield row
-
-
-def terms_of(text: str) -> str:
-    """The BM25 terms of ``text`` as the folder store makes them (keyword.py: bm25s' tokenizer, English
-    stop words, the Snowball stemmer), joined by spaces: Milvus' BM25 then counts the same terms."""
-    return " ".join(KeywordIndex.terms(text))
 
 
 def _document_rows(manifest: dict, documents: list[Document]) -> Iterator[dict]:

@@ -2,7 +2,7 @@
 
 The session's seed index is copied into milvus-lite as `assistant index --store` does
 (stores.publish), then the same questions, filtered questions and quotes go to an Assistant on
-each store. Both count the same BM25 terms (milvus_store.terms_of) and the dense search is
+each store. Both count the same BM25 terms (milvus_search.terms_of) and the dense search is
 exact on both, so passages, answers, phrases, confidences and quote verdicts must agree, and
 every span shown from Milvus must be its document's text at its offsets.
 """
