@@ -43,6 +43,7 @@ import numpy as np
 
 from assistant.authorship import asks_for_author
 from assistant.config import AnswerWeights, Settings
+from assistant.errors import InputError
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Hit, Retrieval
 from assistant.reader import Reader, Reading
@@ -122,8 +123,22 @@ class Calibration:
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(int(data["candidates"]), data["ranker"], data["confidence"], float(data["abstain_below"]))
+        """The calibration in ``path``; InputError, in the user's terms, when it cannot be read
+        or was fitted on other signals than this version combines."""
+        advice = "recalibrate it with training/calibrate_reader.py, or answer with --reader none"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            wanted = {"ranker": ("bias", *cls.FEATURES), "confidence": ("bias", *cls.CONFIDENCE)}
+            missing = [f"{name} ({part})" for part, names in wanted.items() for name in names
+                       if name not in data[part]]
+            calibration = cls(int(data["candidates"]), data["ranker"], data["confidence"], float(data["abstain_below"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"the reader {path.parent.name!r} cannot be used: its calibration.json cannot be "
+                             f"read; {advice}") from None
+        if missing:
+            raise InputError(f"the reader {path.parent.name!r} was calibrated for another version of the assistant: "
+                             f"its calibration.json lacks the signals {', '.join(missing)}; {advice}")
+        return calibration
 
     @staticmethod
     def features(c: Scored) -> dict[str, float]:

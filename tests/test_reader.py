@@ -155,3 +155,21 @@ def test_model_card_lists_every_file_with_its_size_and_hash() -> None:
     files = {f.name: (f.stat().st_size, hashlib.sha256(f.read_bytes()).hexdigest())
              for f in READER.iterdir() if f.name != "README.md"}
     assert listed == files
+
+
+def test_a_calibration_for_other_signals_is_refused_in_plain_words(tmp_path: Path) -> None:
+    """A reader folder calibrated by another version (other confidence signals), or with a
+    damaged calibration.json, is refused with what to do, not a crash."""
+    from assistant.answer import Calibration
+
+    calibration = json.loads((READER / "calibration.json").read_text(encoding="utf-8"))
+    del calibration["confidence"][Calibration.CONFIDENCE[-1]]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+    with pytest.raises(InputError, match=rf"'old' was calibrated for another version .* lacks the signals "
+                                         rf"{Calibration.CONFIDENCE[-1]} \(confidence\); recalibrate it"):
+        Calibration.load(tmp_path / "old" / "calibration.json")
+    (tmp_path / "old" / "calibration.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match=r"'old' cannot be used: its calibration.json cannot be read"):
+        Calibration.load(tmp_path / "old" / "calibration.json")
+    assert Calibration.load(READER / "calibration.json").candidates == calibration["candidates"]

@@ -194,3 +194,51 @@ def test_edited_questions_are_read_against_their_own_answer_sentence(tmp_path: P
     assert len(edited) == len(plain) + len(twins)
     assert sorted((e.qid, e.question, e.text) for e in plain) == sorted(
         (e.qid, e.question, e.text) for e in edited if e not in twins)
+
+
+@pytest.mark.slow
+def test_mined_examples_are_the_assistants_candidates_and_train_the_reader(tmp_path: Path) -> None:
+    """``mine_candidates.py`` indexes training articles with the product's own index and labels the
+    candidates the reader would read; ``train_reader.py --mined`` trains on them."""
+    from training.train_reader import load_squad, split_articles
+
+    squad = tmp_path / "squad.json.gz"
+    _squad(squad)
+    mined = tmp_path / "mined.jsonl"
+    done = subprocess.run([sys.executable, "training/mine_candidates.py", "--squad", str(squad), "--out", str(mined),
+                           "--dev-articles", "1", "--questions", "20", "--candidates", "4"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in mined.read_text().splitlines()]
+    dev, train = split_articles(load_squad(squad), 1, 13)
+    gold = {qa["id"]: qa["answers"][0]["text"] for a in train for p in a["paragraphs"] for qa in p["qas"]}
+    assert {r["qid"] for r in rows} == set(gold)  # every training question, none of the held-out article's
+    assert all(sum(r["qid"] == q for r in rows) <= 4 for q in gold)
+    for r in rows:
+        sentence = r["window"][0]
+        if r["label"]:
+            start, end = r["answer"]
+            assert sentence[start:end].lower() == gold[r["qid"]].lower()
+        else:
+            assert r["answer"] is None and gold[r["qid"]].lower() not in sentence.lower()
+    assert sum(r["label"] for r in rows) >= len(gold) - 1  # retrieval finds nearly every answer here
+
+    trained = _train(squad, tmp_path / "run", "--questions", "0", "--mined", str(mined), "--stop-after", "1")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert f"{len(rows)} examples ({sum(r['label'] for r in rows)} positive)" in trained.stdout
+
+    # the held-out article, mined to measure the exported reader on its own candidates
+    held_out = tmp_path / "held-out.jsonl"
+    done = subprocess.run([sys.executable, "training/mine_candidates.py", "--squad", str(squad), "--out", str(held_out),
+                           "--dev-articles", "1", "--candidates", "4", "--held-out"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dev_ids = {qa["id"] for a in dev for p in a["paragraphs"] for qa in p["qas"]}
+    assert {json.loads(line)["qid"] for line in held_out.read_text().splitlines()} == dev_ids
+    exported = subprocess.run([sys.executable, "training/export_reader.py", "--squad", str(squad), "--run",
+                               str(tmp_path / "run"), "--out", str(tmp_path / "reader"), "--dev-questions", "3",
+                               "--held-out-candidates", str(held_out)],
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    measured = json.loads((tmp_path / "reader" / "export.json").read_text())["held_out_squad"]["int8"]
+    assert 0 < measured["candidate_questions"] <= len(dev_ids) and 0.0 <= measured["candidate_p_at_1"] <= 1.0

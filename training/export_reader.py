@@ -16,7 +16,6 @@ of the run's checkpoint (fp16 back to fp32 is exact), to quantise a shipped read
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import random
@@ -39,7 +38,7 @@ configure_process()  # before transformers is loaded: nothing is downloaded
 from assistant.reader import Reader  # noqa: E402
 from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
-from training.train_reader import window  # noqa: E402
+from training.train_reader import load_squad, window  # noqa: E402
 from assistant.chunking import SentenceSplitter  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -160,12 +159,31 @@ def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
             "edited_refused": round(float(np.mean([e < 0 for _, e in pairs])) if pairs else 0.0, 4)}
 
 
+def candidates_p_at_1(reader: Reader, path: Path) -> dict:
+    """Over the held-out questions mined by ``mine_candidates.py --held-out`` whose candidates
+    (the sentences the assistant would have the reader read) hold the answer: the share where
+    the reader's best candidate is a right one."""
+    questions: dict[str, list[dict]] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            questions.setdefault(row["qid"], []).append(row)
+    answerable = [rows for rows in questions.values() if any(r["label"] for r in rows)]
+    right = 0
+    for rows in answerable:
+        readings = reader.read(rows[0]["question"], [tuple(r["window"]) for r in rows])
+        right += rows[int(np.argmax([r.logit for r in readings]))]["label"]
+    return {"candidate_questions": len(answerable), "candidate_p_at_1": round(right / max(len(answerable), 1), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 train JSON (.json or .json.gz)")
     parser.add_argument("--run", type=Path, default=REPO / "training" / "run")
     parser.add_argument("--out", type=Path, default=REPO / "models" / "reader-v1")
     parser.add_argument("--dev-questions", type=int, default=1000)
+    parser.add_argument("--held-out-candidates", type=Path,
+                        help="also measure on these held-out questions' own assistant candidates (mine_candidates.py --held-out)")
     parser.add_argument("--from-folder", type=Path,
                         help="take the weights from this reader folder's model.onnx (fp16 weights), not the run's checkpoint")
     args = parser.parse_args()
@@ -188,9 +206,7 @@ def main() -> None:
         net.load_state_dict(torch.load(final, weights_only=True) if final.exists() else checkpoint["model"])
         print(f"weights of step {step}" + ("" if final.exists() else " (training unfinished)"))
     split = json.loads((args.run / "split.json").read_text())
-    with gzip.open(args.squad, "rt", encoding="utf-8") if args.squad.suffix == ".gz" else open(args.squad) as f:
-        data = json.load(f)["data"]
-    dev = [a for a in data if a["title"] in set(split["dev_articles"])]
+    dev = [a for a in load_squad(args.squad) if a["title"] in set(split["dev_articles"])]
 
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {"name": args.out.name, "max_tokens": max_tokens, "base_model": "all-MiniLM-L6-v2"}
@@ -209,8 +225,11 @@ def main() -> None:
         int8_weights(folders["fp32"] / "model.onnx", folders["int8"] / "model.onnx")
         fp16_weights(folders["fp32"] / "model.onnx", folders["fp16"] / "model.onnx")
         for kind, folder in folders.items():
-            results[kind] = dev_p_at_1(Reader(folder), dev, args.dev_questions) | {
+            reader = Reader(folder)
+            results[kind] = dev_p_at_1(reader, dev, args.dev_questions) | {
                 "megabytes": round((folder / "model.onnx").stat().st_size / 1e6, 1)}
+            if args.held_out_candidates is not None:
+                results[kind] |= candidates_p_at_1(reader, args.held_out_candidates)
             print(kind, results[kind], flush=True)
         # int8 when it holds within one point of fp32; otherwise fp16 weights (fp32 is over 50 MB)
         keep = "int8" if results["fp32"]["sentence_p_at_1"] - results["int8"]["sentence_p_at_1"] <= 0.01 else "fp16"

@@ -263,6 +263,29 @@ def evaluate(model: ReaderNet, tokenizer, articles: list[dict], max_tokens: int,
     return {"questions": n, "sentence_p_at_1": right / max(n, 1), "phrase_exact": exact / max(n, 1)}
 
 
+def load_squad(path: Path) -> list[dict]:
+    """The articles of a SQuAD v1.1 JSON file (.json or .json.gz)."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
+        return json.load(f)["data"]
+
+
+def split_articles(data: list[dict], dev_articles: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Held-out and training articles (seeded), squad-sample's left out of both."""
+    excluded = {fold(t) for t in EVAL_ARTICLES}
+    articles = [a for a in data if fold(a["title"]) not in excluded]
+    order = list(range(len(articles)))
+    random.Random(seed).shuffle(order)
+    return [articles[i] for i in order[:dev_articles]], [articles[i] for i in order[dev_articles:]]
+
+
+def mined(path: Path) -> list[Example]:
+    """Examples written by ``training/mine_candidates.py``: the assistant's own candidates."""
+    with path.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return [Example(r["question"], pair_text(*r["window"]), r["label"], tuple(r["answer"]) if r["answer"] else None,
+                    r["qid"]) for r in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 train JSON (.json or .json.gz)")
@@ -273,6 +296,8 @@ def main() -> None:
     parser.add_argument("--easy-share", type=float, default=0.3, help="share of questions given an other-article negative")
     parser.add_argument("--edit-share", type=float, default=0.0,
                         help="share of questions given an edited-question negative (SQuAD 2.0 style)")
+    parser.add_argument("--mined", type=Path,
+                        help="also train on these examples of the assistant's own candidates (training/mine_candidates.py)")
     parser.add_argument("--init", type=Path, help="start from these weights (an earlier run's reader.pt), not the base model")
     parser.add_argument("--sample-seed", type=int, help="seed for sampling questions (default: --seed, which also splits the articles)")
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -288,16 +313,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    opener = gzip.open if args.squad.suffix == ".gz" else open
-    with opener(args.squad, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
-    excluded = {fold(t) for t in EVAL_ARTICLES}
-    articles = [a for a in data if fold(a["title"]) not in excluded]
-    print(f"{len(data)} articles, {len(data) - len(articles)} left out (squad-sample's)", flush=True)
-    order = list(range(len(articles)))
-    random.Random(args.seed).shuffle(order)
-    dev = [articles[i] for i in order[: args.dev_articles]]
-    train = [articles[i] for i in order[args.dev_articles :]]
+    dev, train = split_articles(load_squad(args.squad), args.dev_articles, args.seed)
     (args.out / "split.json").write_text(json.dumps(
         {"dev_articles": [a["title"] for a in dev], "excluded": sorted(EVAL_ARTICLES),
          "train_articles": len(train)}, indent=1, ensure_ascii=False))
@@ -313,6 +329,9 @@ def main() -> None:
         print(f"starting from {args.init}", flush=True)
     sample_seed = args.seed if args.sample_seed is None else args.sample_seed
     examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share)
+    if args.mined is not None:
+        examples += mined(args.mined)
+        random.Random(sample_seed).shuffle(examples)
     steps = math.ceil(len(examples) * args.epochs / args.batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
