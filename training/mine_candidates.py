@@ -42,7 +42,6 @@ from assistant.runtime import configure_process  # noqa: E402
 
 configure_process()  # before FAISS, torch and transformers are loaded
 
-from assistant.answer import AnswerExtractor  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
@@ -86,27 +85,26 @@ def main() -> None:
     source = dev if args.held_out else train
     rng = random.Random(args.sample_seed)
     articles = rng.sample(source, min(args.articles, len(source)))
-    pool = [(qa, title) for a in articles for p in a["paragraphs"] for qa in p["qas"] for title in [a["title"]]]
+    pool = [qa for a in articles for p in a["paragraphs"] for qa in p["qas"]]
     rng.shuffle(pool)
     pool = pool[: args.questions]
 
     encoder = SentenceTransformerEncoder()
-    counts = {"questions": 0, "examples": 0, "positives": 0, "without_positive": 0}
+    counts = {"questions": len(pool), "examples": 0, "positives": 0, "without_positive": 0}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(corpus_dir=Path(tmp) / "corpus", index_dir=Path(tmp) / "index", reader="none")
         write_corpus(articles, settings.corpus_dir)
         build_index(settings, encoder)
-        assistant = Assistant.open(settings, encoder)
-        extractor = AnswerExtractor(assistant.index, settings)
-        questions = [vary(qa["question"], rng) for qa, _ in pool]
+        assistant = Assistant.open(settings, encoder)  # reader "none": candidates by the hand-tuned score
+        extractor = assistant.extractor
+        questions = [vary(qa["question"], rng) for qa in pool]
         vectors = encoder.encode(questions)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", encoding="utf-8") as out:
-            for (qa, _), question, vector in tqdm(list(zip(pool, questions, vectors)), desc="mining", unit="q"):
+            for qa, question, vector in tqdm(list(zip(pool, questions, vectors)), desc="mining", unit="q"):
                 retrieval = assistant.retriever.retrieve(question, k=10, vector=vector)
                 ranked, _ = extractor.ranked(retrieval)
                 answer = qa["answers"][0]["text"]
-                counts["questions"] += 1
                 positives = 0
                 for c in ranked[: args.candidates]:
                     sentence, before, after = extractor._window(c.sentence)
