@@ -49,7 +49,7 @@ from assistant.retrieval import Hit, Retrieval
 from assistant.reader import Reader, Reading
 from assistant.speakers import asked_speaker, known_speakers, names
 from assistant.store import Index
-from assistant.types import Answer, Citation, Phrase, Span
+from assistant.types import Answer, Citation, Document, Phrase, Span
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
@@ -303,7 +303,7 @@ class AnswerExtractor:
                 first, last = min(first, neighbour), max(last, neighbour)
         return first, last
 
-    def _window(self, sentence: int) -> tuple[str, str, str]:
+    def window(self, sentence: int) -> tuple[str, str, str]:
         """The sentence's text and its neighbours' in the same document, as the reader reads them."""
         doc, span = self.index.sentence(sentence)
         texts = []
@@ -320,14 +320,15 @@ class AnswerExtractor:
         """The candidate sentences best first, and the share of the question's terms (by IDF)
         found anywhere in the corpus. With a reader, the candidates are the sentences it read
         (the best ``calibration.candidates`` by the hand-tuned score), ranked by the
-        calibrated combination of its verdict and the retrieval signals."""
+        calibrated combination of its verdict and the retrieval signals; unless the answer
+        comes from the documents' metadata (``from_metadata``), which is not the reader's to judge."""
         q_weights = self.term_weights(self.keyword.terms(retrieval.question))
         coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
         scored = self._score(retrieval, q_weights)
-        if self.reader is None or not scored:
+        if self.reader is None or not scored or self.from_metadata(retrieval.question, scored[0]):
             return scored, coverage
         top = scored[: self.calibration.candidates]
-        readings = self.reader.read(retrieval.question, [self._window(c.sentence) for c in top])
+        readings = self.reader.read(retrieval.question, [self.window(c.sentence) for c in top])
         read = [replace(c, reading=r) for c, r in zip(top, readings)]
         read = [replace(c, score=self.calibration.rank_score(Calibration.features(c))) for c in read]
         read.sort(key=lambda c: -c.score)
@@ -335,14 +336,15 @@ class AnswerExtractor:
 
     def extract(self, retrieval: Retrieval, abstain_below: float | None = None) -> Answer | None:
         """The answer sentence with its confidence, or None below ``abstain_below`` (by default
-        the calibrated threshold of the reader, or of the hand-tuned scorer without one)."""
-        if abstain_below is None:
-            abstain_below = (self.calibration or self.weights).abstain_below
+        the calibrated threshold of the reader, or of the hand-tuned scorer when it answered:
+        without a reader, or from the metadata)."""
         scored, coverage = self.ranked(retrieval)
         if not scored:
             return None
         best = scored[0]
-        if self.calibration is None:
+        if abstain_below is None:
+            abstain_below = (self.weights if best.reading is None else self.calibration).abstain_below
+        if best.reading is None:
             confidence = self.confidence(best, coverage)
         else:
             margin = best.score - scored[1].score if len(scored) > 1 else 0.0
@@ -350,18 +352,36 @@ class AnswerExtractor:
                 Calibration.features(best) | {"score": best.score, "margin": margin, "coverage": coverage})
         if confidence < abstain_below:
             return None
-        passage = next(h.passage for h in retrieval.hits if h.passage.rank == best.passage_rank)
-        explain = bool(_WHY.match(retrieval.question.strip()))
-        first, last = self._run(best.sentence, passage.citation.span, explain)
-        doc, first_span = self.index.sentence(first)
-        start, end = first_span.start, self.index.sentence(last)[1].end
-        return Answer(Citation.of(doc, Span(start, end)), round(confidence, 4), best.passage_rank, self._phrase(best))
+        doc, span = self.answer_span(best, retrieval)
+        return Answer(Citation.of(doc, span), round(confidence, 4), best.passage_rank,
+                      self._phrase(best, self.from_metadata(retrieval.question, best)))
 
-    def _phrase(self, best: Scored) -> Phrase | None:
-        """The reader's answer phrase inside the best sentence, in the document's offsets."""
+    def answer_span(self, candidate: Scored, retrieval: Retrieval) -> tuple[Document, Span]:
+        """Where the answer lies when ``candidate`` is the best: its sentence, with a neighbour
+        pointing back, and the sentence after it for a "why" question (``_run``)."""
+        passage = next(h.passage for h in retrieval.hits if h.passage.rank == candidate.passage_rank)
+        explain = bool(_WHY.match(retrieval.question.strip()))
+        first, last = self._run(candidate.sentence, passage.citation.span, explain)
+        doc, first_span = self.index.sentence(first)
+        return doc, Span(first_span.start, self.index.sentence(last)[1].end)
+
+    def from_metadata(self, question: str, best: Scored) -> bool:
+        """Whether the answer is where the text names its document's author, for a question
+        asking who wrote it: the metadata decides that (``authorship.py``), and it is ranked and
+        its confidence given by the hand-tuned scorer. The reader was trained to judge whether a
+        sentence answers a question, and a byline answers "who wrote it" only with the metadata."""
+        return asks_for_author(question) and self._names_author(best.sentence)
+
+    def _phrase(self, best: Scored, metadata: bool) -> Phrase | None:
+        """The answer phrase inside the best sentence, in the document's offsets: for an answer
+        from the ``metadata``, the author's name as the text gives it; else the reader's."""
+        doc, span = self.index.sentence(best.sentence)
         reading = best.reading
+        if metadata:
+            mentions = self.index.author_mentions[self.index.doc_numbers[doc.doc_id]]
+            name = next(m for m in mentions if span.start <= m.start and m.end <= span.end)
+            return Phrase(name.start, name.end, doc.text[name.start : name.end])
         if reading is None or reading.start >= reading.end:
             return None
-        doc, span = self.index.sentence(best.sentence)
         start, end = span.start + reading.start, span.start + reading.end
         return Phrase(start, end, doc.text[start:end])

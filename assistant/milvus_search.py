@@ -150,9 +150,12 @@ def _bm25(hit: dict) -> float:
 
 
 def _in(field: str, values: Iterable[int] | None) -> str:
-    """A filter keeping rows whose ``field`` is one of ``values`` (none: every row)."""
-    values = [int(v) for v in values] if values is not None else []
-    return f"{field} in {values}" if values else ""
+    """A filter keeping rows whose ``field`` is one of ``values`` (None: every row; an empty
+    list: none, as in LocalSearch)."""
+    if values is None:
+        return ""
+    values = [int(v) for v in values]
+    return f"{field} in {values}" if values else f"{field} < 0"  # numbers are never negative
 
 
 def _batches(ids: np.ndarray, size: int = TOP_LIMIT) -> Iterator[np.ndarray]:

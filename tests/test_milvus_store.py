@@ -162,6 +162,7 @@ def test_dense_top_is_faiss_exact_search(built: tuple[Index, str], kind: str) ->
         found = search.dense_top(vector, 5, documents)
         assert set(found.tolist()) <= set(allowed.tolist())
         compared += _check_exact(found, vector, vectors, among)
+        assert search.dense_top(vector, 5, []).size == 0 == index.searcher.dense_top(vector, 5, []).size  # no documents
     assert compared >= 5 * len(queries)  # the chunks were compared, not only their scores
 
 
@@ -182,6 +183,7 @@ def test_keyword_search_finds_the_chunk_of_a_rare_word(built: tuple[Index, str])
         assert every[chunk] == pytest.approx(scores[0], rel=1e-5)
         elsewhere = [d for d in range(len(index.documents)) if d != index.chunk_rows[chunk, 0]]
         assert search.keyword(word, 5, elsewhere).ids.size == 0
+        assert search.keyword(word, 5, []).ids.size == 0 == index.searcher.keyword(word, 5, []).ids.size
     # several words: best first, positive scores
     found = search.keyword("zeppelin quarry crew dawn", 10)
     ids, scores = found.ids, found.scores

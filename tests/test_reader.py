@@ -80,6 +80,8 @@ def test_phrase_offsets_point_into_the_document(seed_index: Settings, real_encod
         assert span.start <= answer.phrase.start < answer.phrase.end <= span.end
     answered = sum(a is not None for a in answers)
     assert answered and phrases == answered  # every answer the reader gives marks its phrase
+    byline = answers[next(i for i, row in enumerate(rows) if row["id"] == "d08")]  # who wrote the PassBlue profile
+    assert byline is not None and byline.phrase.text == "Damilola Banjo"  # the metadata's author, as the text names them
 
 
 def test_cli_shows_the_phrase(seed_index: Settings) -> None:

@@ -242,3 +242,37 @@ def test_mined_examples_are_the_assistants_candidates_and_train_the_reader(tmp_p
     assert exported.returncode == 0, exported.stderr[-2000:]
     measured = json.loads((tmp_path / "reader" / "export.json").read_text())["held_out_squad"]["int8"]
     assert 0 < measured["candidate_questions"] <= len(dev_ids) and 0.0 <= measured["candidate_p_at_1"] <= 1.0
+
+
+def test_listwise_batches_keep_each_questions_candidates_together_and_reward_the_right_one() -> None:
+    """``--listwise``: a mined question's candidates share a batch, as one run, and the softmax
+    over a run costs less the more of its probability goes to its right candidate."""
+    import torch
+
+    from training.train_reader import Example, batches, loss_of
+
+    def run(qid: str, right: int) -> list[Example]:
+        return [Example(f"q{qid}", f"s{i}", int(i == right), (0, 2) if i == right else None, qid) for i in range(4)]
+
+    lists = [run(str(k), k % 4) for k in range(10)]
+    built = [Example("b", "t", 1, None, f"b{k}") for k in range(5)]
+    plan = batches(built, lists, 8, True, seed=3)
+    runs = [r for batch in plan for r in batch]
+    assert sorted(len(r) for r in runs) == [1] * 5 + [4] * 10  # every run whole, once
+    assert all(len({e.qid for e in r}) == 1 for r in runs)
+    assert all(sum(len(r) for r in batch) <= 8 for batch in plan)
+    pointwise = batches(built, lists, 8, False, seed=3)
+    assert sum(len(b) for b in pointwise) == 45 and all(len(r) == 1 for b in pointwise for r in b)
+
+    def model_scoring(logits: list[float]):
+        def forward(input_ids, attention_mask, token_type_ids):
+            n = len(logits)
+            return torch.tensor(logits), torch.zeros(n, 3), torch.zeros(n, 3)
+        return forward
+
+    enc = {"input_ids": None, "attention_mask": None, "token_type_ids": None,
+           "labels": torch.tensor([0.0, 1.0, 0.0, 0.0]), "start": torch.full((4,), -100), "end": torch.full((4,), -100)}
+    favoured = loss_of(model_scoring([0.0, 3.0, 0.0, 0.0]), enc, [4])
+    passed_over = loss_of(model_scoring([3.0, 0.0, 0.0, 0.0]), enc, [4])
+    pointwise_only = loss_of(model_scoring([3.0, 0.0, 0.0, 0.0]), enc)
+    assert favoured < passed_over and pointwise_only < passed_over

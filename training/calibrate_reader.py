@@ -49,7 +49,7 @@ from assistant.runtime import configure_process  # noqa: E402
 configure_process()  # before FAISS, torch and transformers are loaded
 
 from assistant import evaluation  # noqa: E402
-from assistant.answer import _WHY, AnswerExtractor, Calibration  # noqa: E402
+from assistant.answer import AnswerExtractor, Calibration  # noqa: E402
 from assistant.config import DEFAULT_READER, Settings  # noqa: E402
 from assistant.embedding import SentenceTransformerEncoder  # noqa: E402
 from assistant.metrics import normalize_answer  # noqa: E402
@@ -85,14 +85,13 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
     for q, vector in tqdm(list(zip(questions, vectors)), desc=f"reading {name}", unit="q"):
         retrieval = assistant.retriever.retrieve(q.question, k=10, vector=vector)
         ranked, coverage = extractor.ranked(retrieval)
+        if ranked and ranked[0].reading is None:
+            continue  # answered from the metadata, not read (AnswerExtractor.from_metadata)
         golds = [normalize_answer(a) for a in q.answers]
-        explain = bool(_WHY.match(retrieval.question.strip()))
         rows = []
         for c in ranked:
-            passage = next(h.passage for h in retrieval.hits if h.passage.rank == c.passage_rank)
-            first, last = extractor._run(c.sentence, passage.citation.span, explain)
-            doc, first_span = assistant.index.sentence(first)
-            text = normalize_answer(doc.text[first_span.start : assistant.index.sentence(last)[1].end])
+            doc, span = extractor.answer_span(c, retrieval)
+            text = normalize_answer(doc.text[span.start : span.end])
             rows.append(Calibration.features(c) | {"right": any(g in text for g in golds)})
         key = q.sources[0] if q.sources else q.id
         out.append({"set": name, "id": q.id, "answerable": q.answerable, "coverage": coverage,

@@ -107,7 +107,7 @@ def main() -> None:
                 answer = qa["answers"][0]["text"]
                 positives = 0
                 for c in ranked[: args.candidates]:
-                    sentence, before, after = extractor._window(c.sentence)
+                    sentence, before, after = extractor.window(c.sentence)
                     span = answer_span(sentence, answer)
                     positives += span is not None
                     out.write(json.dumps({"question": question, "window": [sentence, before, after],

@@ -216,9 +216,22 @@ def encode(tokenizer, batch: list[Example], max_tokens: int) -> dict[str, torch.
     return enc
 
 
-def loss_of(model: ReaderNet, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+def loss_of(model: ReaderNet, enc: dict[str, torch.Tensor], lists: list[int] | None = None) -> torch.Tensor:
+    """Per-candidate cross-entropy on the ``answers`` logit, plus the span loss on positives.
+
+    With ``lists`` (the sizes of consecutive runs of the batch, each one question's candidates),
+    also a softmax over each run: the negative log of the share of the run's probability that
+    goes to its right candidates (runs without one add nothing).
+    """
     answers, start, end = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     loss = nn.functional.binary_cross_entropy_with_logits(answers, enc["labels"])
+    if lists:
+        terms = []
+        for logits, labels in zip(answers.split(lists), enc["labels"].split(lists)):
+            if labels.any():
+                terms.append(torch.logsumexp(logits, 0) - torch.logsumexp(logits[labels > 0], 0))
+        if terms:
+            loss = loss + torch.stack(terms).mean()
     if (enc["start"] >= 0).any():
         ce = nn.CrossEntropyLoss(ignore_index=-100)
         loss = loss + 0.5 * (ce(start, enc["start"]) + ce(end, enc["end"]))
@@ -278,12 +291,44 @@ def split_articles(data: list[dict], dev_articles: int, seed: int) -> tuple[list
     return [articles[i] for i in order[:dev_articles]], [articles[i] for i in order[dev_articles:]]
 
 
-def mined(path: Path) -> list[Example]:
-    """Examples written by ``training/mine_candidates.py``: the assistant's own candidates."""
+def mined(path: Path) -> list[list[Example]]:
+    """Examples written by ``training/mine_candidates.py``: the assistant's own candidates, one
+    list per question (its candidates are consecutive in the file)."""
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    return [Example(r["question"], pair_text(*r["window"]), r["label"], tuple(r["answer"]) if r["answer"] else None,
-                    r["qid"]) for r in rows]
+    lists: list[list[Example]] = []
+    for r in rows:
+        example = Example(r["question"], pair_text(*r["window"]), r["label"],
+                          tuple(r["answer"]) if r["answer"] else None, r["qid"])
+        if lists and lists[-1][0].qid == r["qid"]:
+            lists[-1].append(example)
+        else:
+            lists.append([example])
+    return lists
+
+
+def batches(examples: list[Example], lists: list[list[Example]], size: int, listwise: bool,
+            seed: int) -> list[list[list[Example]]]:
+    """The training batches, in order, each as runs of examples.
+
+    Pointwise, every example is a run of its own and the batches are ``size`` shuffled examples.
+    With ``listwise``, a mined question's candidates stay together as one run, and as many whole
+    runs as fit in ``size`` make a batch, beside batches of the other examples.
+    """
+    rng = random.Random(seed)
+    if not listwise:
+        if lists:  # mixed in among the built examples
+            examples = examples + [e for run in lists for e in run]
+            rng.shuffle(examples)
+        return [[[e] for e in examples[i : i + size]] for i in range(0, len(examples), size)]
+    rng.shuffle(examples)
+    out = [[[e] for e in examples[i : i + size]] for i in range(0, len(examples), size)]
+    lists = list(lists)
+    rng.shuffle(lists)
+    per = max(1, size // max(len(run) for run in lists))
+    out += [lists[i : i + per] for i in range(0, len(lists), per)]
+    rng.shuffle(out)
+    return out
 
 
 def main() -> None:
@@ -298,6 +343,8 @@ def main() -> None:
                         help="share of questions given an edited-question negative (SQuAD 2.0 style)")
     parser.add_argument("--mined", type=Path,
                         help="also train on these examples of the assistant's own candidates (training/mine_candidates.py)")
+    parser.add_argument("--listwise", action="store_true",
+                        help="train on each mined question's candidates together, with a softmax over them")
     parser.add_argument("--init", type=Path, help="start from these weights (an earlier run's reader.pt), not the base model")
     parser.add_argument("--sample-seed", type=int, help="seed for sampling questions (default: --seed, which also splits the articles)")
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -328,11 +375,13 @@ def main() -> None:
         model.load_state_dict(torch.load(args.init, weights_only=True))
         print(f"starting from {args.init}", flush=True)
     sample_seed = args.seed if args.sample_seed is None else args.sample_seed
-    examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share)
-    if args.mined is not None:
-        examples += mined(args.mined)
-        random.Random(sample_seed).shuffle(examples)
-    steps = math.ceil(len(examples) * args.epochs / args.batch)
+    examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share) if args.questions else []
+    lists = mined(args.mined) if args.mined is not None else []
+    if args.listwise and not lists:
+        parser.error("--listwise needs --mined examples")
+    plan = batches(examples, lists, args.batch, args.listwise, sample_seed)
+    examples += [e for run in lists for e in run]
+    steps = math.ceil(len(plan) * args.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
     print(f"{len(examples)} examples ({sum(e.label for e in examples)} positive), {steps} steps", flush=True)
@@ -361,9 +410,10 @@ def main() -> None:
     bar = tqdm(total=steps, initial=step, desc="training", unit="step")
     last = steps if args.stop_after is None else min(steps, step + args.stop_after)
     while step < last:
-        lo = (step * args.batch) % len(examples)
-        batch = examples[lo : lo + args.batch]
-        loss = loss_of(model, encode(tokenizer, batch, args.max_tokens))
+        runs = plan[step % len(plan)]
+        batch = [e for run in runs for e in run]
+        loss = loss_of(model, encode(tokenizer, batch, args.max_tokens),
+                       [len(run) for run in runs] if args.listwise else None)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
