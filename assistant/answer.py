@@ -7,7 +7,9 @@ time (sentence vectors are precomputed at index time):
 - ``keyword``: the IDF-weighted share of the question's terms the sentence contains;
 - ``passage``: the fused score of the passage it lies in, relative to the best passage;
 - ``cue``: whether the sentence holds what the question asks for (a date for "when", a number
-  for "how many", a name for "who"/"where") that the question itself does not mention.
+  for "how many", a name for "who"/"where") that the question itself does not mention;
+- ``heading``: whether it does not end as a sentence does (a title, heading or standfirst,
+  which often repeats a question's words without answering it; used by the reader's ranker).
 
 With a reader (``reader.py``), the best ``Calibration.candidates`` sentences by that hand-tuned
 score are read in one batch; each gets a combined score from the reader's verdict and the
@@ -55,6 +57,7 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|percent)\b", re.I)
 _POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its|Their|Such|There|Both|Each)\b")
+_ENDS_SENTENCE = re.compile(r"[.!?…:;\"”’')\]]\s*$")  # a title, heading or standfirst does not
 _WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
 SPAN_FLOOR = -20.0  # the span score of a candidate the reader found no phrase in
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
@@ -94,6 +97,7 @@ class Scored:
     keyword: float
     passage: float = 0.0
     cue: float = 0.0
+    heading: float = 0.0
     reading: Reading | None = None
 
 
@@ -107,14 +111,14 @@ class Calibration:
     - ``ranker``: logistic weights over a candidate's signals (``FEATURES``): the sentence
       with the highest combined score is the answer;
     - ``confidence``: Platt-style weights over the best candidate's combined score, its margin
-      over the runner-up, its reader logit, its phrase score, its passage score and the
-      question's coverage (``CONFIDENCE``): the probability that the answer is right;
+      over the runner-up, its reader logit, the question's coverage and the candidate's
+      similarity to the question (``CONFIDENCE``): the probability that the answer is right;
     - ``candidates``: how many sentences (best by the hand-tuned score) the reader reads;
     - ``abstain_below``: the confidence under which the sources are said not to answer.
     """
 
-    FEATURES = ("reader", "span", "semantic", "keyword", "passage", "cue")
-    CONFIDENCE = ("score", "margin", "reader", "coverage", "span", "passage")
+    FEATURES = ("reader", "span", "semantic", "keyword", "passage", "cue", "heading")
+    CONFIDENCE = ("score", "margin", "reader", "coverage", "semantic")
 
     candidates: int
     ranker: dict[str, float]
@@ -144,7 +148,7 @@ class Calibration:
     def features(c: Scored) -> dict[str, float]:
         """A read candidate's signals, by the names of ``FEATURES``."""
         return {"reader": c.reading.logit, "span": max(c.reading.phrase_score, SPAN_FLOOR), "semantic": c.semantic,
-                "keyword": c.keyword, "passage": c.passage, "cue": c.cue}
+                "keyword": c.keyword, "passage": c.passage, "cue": c.cue, "heading": c.heading}
 
     def rank_score(self, values: dict[str, float]) -> float:
         """A candidate's combined score from its ``FEATURES`` values (``features``)."""
@@ -253,7 +257,8 @@ class AnswerExtractor:
                 keyword = 1.0  # naming the document's author is what the question asks
             cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
             score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
-            scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue))
+            heading = 0.0 if _ENDS_SENTENCE.search(text) else 1.0
+            scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue, heading))
         if authorship:
             scored = [x for x in scored if self._names_author(x.sentence)] or scored
         speaker = asked_speaker(retrieval.question, self.speakers)

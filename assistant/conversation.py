@@ -71,6 +71,7 @@ class Turn:
     without_subject: str = ""  # the query without the previous answer's subject, when it got one
     answer: str = ""  # the text of the answer this turn got (``answered``)
     subject_answer: str = ""  # the previous answer, when the query carries its subject
+    also_tried: str = ""  # the query with the subject, when the one without it gave the answer
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def ask_turn(ask: Callable[[str], Response], turn: Turn) -> tuple[Response, Turn
         repeated = bool(turn.subject_answer) and response.answer is not None \
             and response.answer.citation.text == turn.subject_answer
         if (repeated and other.answer is not None) or _confidence(other) > _confidence(response):
-            return other, replace(turn, query=turn.without_subject)
+            return other, replace(turn, query=turn.without_subject, also_tried=turn.query)
     return response, turn
 
 

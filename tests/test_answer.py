@@ -74,6 +74,17 @@ def test_who_wrote_answers_from_the_byline(fake_assistant: Assistant) -> None:
     assert ranked["What do otters write about?"].reading is not None
 
 
+def test_a_line_that_does_not_end_as_a_sentence_is_marked_a_heading(fake_assistant: Assistant) -> None:
+    index = fake_assistant.index
+    scored = fake_assistant.extractor.score_sentences(fake_assistant.retriever.retrieve("Otter Daily by Mara Quill"))
+    heading = {}
+    for c in scored:
+        doc, span = index.sentence(c.sentence)
+        heading[doc.text[span.start : span.end]] = c.heading
+    assert heading["Otter Daily, by Mara Quill"] == 1.0  # the byline: a line, not a sentence
+    assert heading["Mara Quill has written about marine mammals for twenty years."] == 0.0
+
+
 def test_abstains_when_the_corpus_lacks_the_words(fake_assistant: Assistant) -> None:
     response = fake_assistant.ask("What is the boiling point of mercury in kelvin?")
     assert response.answer is None

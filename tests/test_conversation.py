@@ -177,6 +177,7 @@ def test_ask_turn_keeps_the_more_confident_answer() -> None:
     confidences = {turn.query: 0.4, turn.without_subject: 0.6}
     response, asked = ask_turn(lambda q: reply(confidences[q]), turn)
     assert response.answer.confidence == 0.6 and asked.query == turn.without_subject
+    assert asked.also_tried == turn.query  # the subject's query is still shown as tried
     confidences = {turn.query: 0.7, turn.without_subject: None}
     response, asked = ask_turn(lambda q: reply(confidences[q]), turn)
     assert response.answer.confidence == 0.7 and asked == turn
@@ -188,6 +189,7 @@ def test_ask_turn_keeps_the_more_confident_answer() -> None:
     replies = {turn.query: cited("Lee will lead the debate.", 0.7), turn.without_subject: cited("He was elected in June.", 0.5)}
     response, asked = ask_turn(replies.__getitem__, echo)
     assert response.answer.citation.text == "He was elected in June." and asked.query == turn.without_subject
+    assert asked.also_tried == turn.query
     response, asked = ask_turn(replies.__getitem__, turn)  # without the previous answer: the more confident
     assert response.answer.confidence == 0.7 and asked == turn
     plain = Turn(question="Who leads it?", query="debate: Who leads it?", topic="debate", follow_up=True)

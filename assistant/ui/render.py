@@ -134,11 +134,13 @@ def render_response(response: Response, turn: Turn | None = None) -> str:
     """The assistant's chat message for a response: answer in its passage, citation, passages.
 
     When the assistant abstains it says so and lists the nearest passages as weak matches.
-    ``turn`` shows the query that was searched when a follow-up got the conversation's topic.
+    ``turn`` shows the query that was searched when a follow-up got the conversation's topic,
+    and the query with the previous answer's subject when that one was tried and set aside.
     """
     parts = ['<div class="qa-card">']
     if turn is not None and turn.follow_up:
-        parts.append(f'<p class="qa-query">Searched for: “{text(turn.query)}”</p>')
+        tried = f' (also tried: “{text(turn.also_tried)}”)' if turn.also_tried else ""
+        parts.append(f'<p class="qa-query">Searched for: “{text(turn.query)}”{tried}</p>')
     for notice in response.notices:
         parts.append(f'<p class="qa-notice">{text(notice)}</p>')
     answer = response.answer
