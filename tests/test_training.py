@@ -121,6 +121,16 @@ def test_calibration_curve_reads_once_and_pools_the_folds() -> None:
     assert calibrate.pooled(folds) == {"questions": 40, "answer_accuracy": 0.75, "answered": 0.925}
 
 
+def test_confidence_weights_each_set_by_a_root_of_its_share() -> None:
+    calibrate = _calibration_module()
+    questions = [{"set": "big"}] * 9 + [{"set": "small"}] * 3
+    weights = calibrate.set_weights(questions)
+    power = calibrate.SET_WEIGHT_POWER
+    assert weights[0] == pytest.approx((12 / (2 * 9)) ** power) and weights[-1] == pytest.approx((12 / (2 * 3)) ** power)
+    assert 0 < power < 1 and weights[-1] > 1 > weights[0]  # the smaller set counts for more, not as much as the larger
+    assert calibrate.set_weights([{"set": "a"}, {"set": "b"}]).tolist() == [1.0, 1.0]
+
+
 def test_question_edits_take_the_answer_away() -> None:
     """Each kind of edit changes only what the answering window holds, into what it does not."""
     import random

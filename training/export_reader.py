@@ -38,7 +38,7 @@ configure_process()  # before transformers is loaded: nothing is downloaded
 from assistant.reader import Reader  # noqa: E402
 from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
-from training.train_reader import load_squad, window  # noqa: E402
+from training.train_reader import load_squad, mined_rows, window  # noqa: E402
 from assistant.chunking import SentenceSplitter  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -163,12 +163,7 @@ def candidates_p_at_1(reader: Reader, path: Path) -> dict:
     """Over the held-out questions mined by ``mine_candidates.py --held-out`` whose candidates
     (the sentences the assistant would have the reader read) hold the answer: the share where
     the reader's best candidate is a right one."""
-    questions: dict[str, list[dict]] = {}
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            questions.setdefault(row["qid"], []).append(row)
-    answerable = [rows for rows in questions.values() if any(r["label"] for r in rows)]
+    answerable = [rows for rows in mined_rows(path) if any(r["label"] for r in rows)]
     right = 0
     for rows in answerable:
         readings = reader.read(rows[0]["question"], [tuple(r["window"]) for r in rows])

@@ -291,20 +291,23 @@ def split_articles(data: list[dict], dev_articles: int, seed: int) -> tuple[list
     return [articles[i] for i in order[:dev_articles]], [articles[i] for i in order[dev_articles:]]
 
 
-def mined(path: Path) -> list[list[Example]]:
-    """Examples written by ``training/mine_candidates.py``: the assistant's own candidates, one
-    list per question (its candidates are consecutive in the file)."""
+def mined_rows(path: Path) -> list[list[dict]]:
+    """The rows written by ``training/mine_candidates.py``, one list per question (its
+    candidates are consecutive in the file)."""
+    lists: list[list[dict]] = []
     with path.open(encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    lists: list[list[Example]] = []
-    for r in rows:
-        example = Example(r["question"], pair_text(*r["window"]), r["label"],
-                          tuple(r["answer"]) if r["answer"] else None, r["qid"])
-        if lists and lists[-1][0].qid == r["qid"]:
-            lists[-1].append(example)
-        else:
-            lists.append([example])
+        for row in map(json.loads, f):
+            if lists and lists[-1][0]["qid"] == row["qid"]:
+                lists[-1].append(row)
+            else:
+                lists.append([row])
     return lists
+
+
+def mined(path: Path) -> list[list[Example]]:
+    """Examples of the assistant's own candidates (``mined_rows``), one list per question."""
+    return [[Example(r["question"], pair_text(*r["window"]), r["label"], tuple(r["answer"]) if r["answer"] else None,
+                     r["qid"]) for r in rows] for rows in mined_rows(path)]
 
 
 def batches(examples: list[Example], lists: list[list[Example]], size: int, listwise: bool,
