@@ -253,6 +253,20 @@ def test_mined_examples_are_the_assistants_candidates_and_train_the_reader(tmp_p
     measured = json.loads((tmp_path / "reader" / "export.json").read_text())["held_out_squad"]["int8"]
     assert 0 < measured["candidate_questions"] <= len(dev_ids) and 0.0 <= measured["candidate_p_at_1"] <= 1.0
 
+    # batches encoded ahead in worker processes train exactly as those encoded in the loop, and
+    # the finished run measures itself on the held-out candidates
+    runs = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"listwise-{workers}"
+        done = _train(squad, out, "--questions", "0", "--mined", str(mined), "--listwise", "--epochs", "0.2",
+                      "--dev-questions", "0", "--held-out-candidates", str(held_out), "--workers", workers)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[workers] = ([json.loads(line)["loss"] for line in (out / "train.log").read_text().splitlines()],
+                         json.loads((out / "metrics.json").read_text()))
+    assert runs["0"][0] == runs["2"][0] and len(runs["0"][0]) >= 2
+    assert runs["0"][1]["candidate_questions"] == measured["candidate_questions"]
+    assert runs["0"][1]["candidate_p_at_1"] == runs["2"][1]["candidate_p_at_1"]
+
 
 def test_listwise_batches_keep_each_questions_candidates_together_and_reward_the_right_one() -> None:
     """``--listwise``: a mined question's candidates share a batch, as one run, and the softmax
@@ -286,3 +300,4 @@ def test_listwise_batches_keep_each_questions_candidates_together_and_reward_the
     passed_over = loss_of(model_scoring([3.0, 0.0, 0.0, 0.0]), enc, [4])
     pointwise_only = loss_of(model_scoring([3.0, 0.0, 0.0, 0.0]), enc)
     assert favoured < passed_over and pointwise_only < passed_over
+

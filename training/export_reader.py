@@ -38,7 +38,7 @@ configure_process()  # before transformers is loaded: nothing is downloaded
 from assistant.reader import Reader  # noqa: E402
 from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
-from training.train_reader import load_squad, mined_rows, window  # noqa: E402
+from training.train_reader import candidates_p_at_1, load_squad, window  # noqa: E402
 from assistant.chunking import SentenceSplitter  # noqa: E402
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -159,18 +159,6 @@ def dev_p_at_1(reader: Reader, articles: list[dict], limit: int) -> dict:
             "edited_refused": round(float(np.mean([e < 0 for _, e in pairs])) if pairs else 0.0, 4)}
 
 
-def candidates_p_at_1(reader: Reader, path: Path) -> dict:
-    """Over the held-out questions mined by ``mine_candidates.py --held-out`` whose candidates
-    (the sentences the assistant would have the reader read) hold the answer: the share where
-    the reader's best candidate is a right one."""
-    answerable = [rows for rows in mined_rows(path) if any(r["label"] for r in rows)]
-    right = 0
-    for rows in answerable:
-        readings = reader.read(rows[0]["question"], [tuple(r["window"]) for r in rows])
-        right += rows[int(np.argmax([r.logit for r in readings]))]["label"]
-    return {"candidate_questions": len(answerable), "candidate_p_at_1": round(right / max(len(answerable), 1), 4)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 train JSON (.json or .json.gz)")
@@ -224,7 +212,9 @@ def main() -> None:
             results[kind] = dev_p_at_1(reader, dev, args.dev_questions) | {
                 "megabytes": round((folder / "model.onnx").stat().st_size / 1e6, 1)}
             if args.held_out_candidates is not None:
-                results[kind] |= candidates_p_at_1(reader, args.held_out_candidates)
+                results[kind] |= candidates_p_at_1(
+                    lambda rows: [r.logit for r in reader.read(rows[0]["question"], [tuple(r["window"]) for r in rows])],
+                    args.held_out_candidates)
             print(kind, results[kind], flush=True)
         # int8 when it holds within one point of fp32; otherwise fp16 weights (fp32 is over 50 MB)
         keep = "int8" if results["fp32"]["sentence_p_at_1"] - results["int8"]["sentence_p_at_1"] <= 0.01 else "fp16"

@@ -27,7 +27,7 @@ class ReaderNet(nn.Module):
         from transformers import AutoConfig, BertModel
 
         net = cls(AutoConfig.from_pretrained(path))
-        net.encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
+        net.encoder = BertModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32)
         return net
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

