@@ -19,6 +19,11 @@ Without one (``--reader none``), the hand-tuned score picks the sentence and a l
 function of its semantic and keyword signals and of how much of the question's vocabulary
 occurs in the corpus gives the confidence (``Settings.answer_weights``, fitted by bench/tune_answers.py).
 
+A line of a fact box ("Population: 51.63 million") whose label's words are all in the question
+("What is the population of South Korea?") answers it with its value, as a byline answers who
+wrote a document (``from_metadata``): the hand-tuned score ranks it and gives the confidence,
+and the value is the phrase. The reader, trained on prose, judges such lines poorly.
+
 A question about what a speaker of an interview said ("What did Kim say about Afghanistan?",
 ``speakers.asked_speaker``) takes its candidates from that speaker's sentences only (their
 turns, and sentences outside any turn that name them, as an article reports what they said);
@@ -58,6 +63,8 @@ _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|percent)\b", re.I)
 _POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its|Their|Such|There|Both|Each)\b")
 _ENDS_SENTENCE = re.compile(r"[.!?…:;\"”’')\]]\s*$")  # a title, heading or standfirst does not
+# "Label: value", the label a few words of its own (a fact box's line, a profile's field)
+_FACT_LINE = re.compile(r"([^\W\d][^:\n.!?]{0,40}):[ \t]+(\S.*?)\s*$")
 _WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
 SPAN_FLOOR = -20.0  # the span score of a candidate the reader found no phrase in
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
@@ -326,11 +333,13 @@ class AnswerExtractor:
         found anywhere in the corpus. With a reader, the candidates are the sentences it read
         (the best ``calibration.candidates`` by the hand-tuned score), ranked by the
         calibrated combination of its verdict and the retrieval signals; unless the answer
-        comes from the documents' metadata (``from_metadata``), which is not the reader's to judge."""
+        comes from the documents' metadata (``from_metadata``) or a fact box's line
+        (``fact_value``), which are not the reader's to judge."""
         q_weights = self.term_weights(self.keyword.terms(retrieval.question))
         coverage = self.coverage(q_weights, {t for t in q_weights if t in self.keyword.vocabulary})
         scored = self._score(retrieval, q_weights)
-        if self.reader is None or not scored or self.from_metadata(retrieval.question, scored[0]):
+        if (self.reader is None or not scored or self.from_metadata(retrieval.question, scored[0])
+                or self.fact_value(retrieval.question, scored[0]) is not None):
             return scored, coverage
         top = scored[: self.calibration.candidates]
         readings = self.reader.read(retrieval.question, [self.window(c.sentence) for c in top])
@@ -359,7 +368,8 @@ class AnswerExtractor:
             return None
         doc, span = self.answer_span(best, retrieval)
         return Answer(Citation.of(doc, span), round(confidence, 4), best.passage_rank,
-                      self._phrase(best, self.from_metadata(retrieval.question, best)))
+                      self._phrase(best, self.from_metadata(retrieval.question, best),
+                                   self.fact_value(retrieval.question, best)))
 
     def answer_span(self, candidate: Scored, retrieval: Retrieval) -> tuple[Document, Span]:
         """Where the answer lies when ``candidate`` is the best: its sentence, with a neighbour
@@ -377,11 +387,28 @@ class AnswerExtractor:
         sentence answers a question, and a byline answers "who wrote it" only with the metadata."""
         return asks_for_author(question) and self._names_author(best.sentence)
 
-    def _phrase(self, best: Scored, metadata: bool) -> Phrase | None:
+    def fact_value(self, question: str, best: Scored) -> Span | None:
+        """Where the value lies, in the document's offsets, when ``best`` is a fact box's
+        "Label: value" line (not a sentence) whose label's terms are all among the question's."""
+        if not best.heading:
+            return None  # a sentence ("Kim: I believe ...", an interview's turn) is the reader's
+        doc, span = self.index.sentence(best.sentence)
+        line = _FACT_LINE.fullmatch(doc.text[span.start : span.end])
+        if line is None:
+            return None
+        label = set(self.keyword.terms(line.group(1)))
+        if not label or not label <= set(self.keyword.terms(question)):
+            return None
+        return Span(span.start + line.start(2), span.start + line.end(2))
+
+    def _phrase(self, best: Scored, metadata: bool, fact: Span | None) -> Phrase | None:
         """The answer phrase inside the best sentence, in the document's offsets: for an answer
-        from the ``metadata``, the author's name as the text gives it; else the reader's."""
+        from the ``metadata``, the author's name as the text gives it; for a ``fact`` line, its
+        value; else the reader's."""
         doc, span = self.index.sentence(best.sentence)
         reading = best.reading
+        if fact is not None:
+            return Phrase(fact.start, fact.end, doc.text[fact.start : fact.end])
         if metadata:
             mentions = self.index.author_mentions[self.index.doc_numbers[doc.doc_id]]
             name = next(m for m in mentions if span.start <= m.start and m.end <= span.end)

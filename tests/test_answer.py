@@ -74,6 +74,35 @@ def test_who_wrote_answers_from_the_byline(fake_assistant: Assistant) -> None:
     assert ranked["What do otters write about?"].reading is not None
 
 
+def test_a_fact_box_line_answers_with_its_value(tmp_path: Path) -> None:
+    """A "Label: value" line whose label's words are all in the question answers it with its
+    value as the phrase, not read by the reader; an interview's turn ("Kim: ...") stays the
+    reader's, and so does a fact line whose label the question does not ask for."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "otterland.txt").write_text(
+        "Otterland\n\nOtterland is a small island nation known for its kelp forests and its otters.\n\n"
+        "Country Profile\nPopulation: 3,000 people\nCapital city: Kelpton\n\n"
+        "Kim: I believe the kelp forests of Otterland will recover.\n"
+    )
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder",
+                        chunk_tokens=40, chunk_overlap=5, abstain_below=0.0)
+    encoder = FakeEncoder()
+    build_index(settings, encoder)
+    assistant = Assistant.open(settings, encoder)
+    text = assistant.index.by_id["otterland"].text
+
+    answer = assistant.ask("What is the population?").answer
+    assert answer is not None and answer.citation.text == "Population: 3,000 people"
+    assert answer.phrase.text == "3,000 people" == text[answer.phrase.start : answer.phrase.end]
+    best = {q: assistant.extractor.ranked(assistant.retriever.retrieve(q))[0][0]
+            for q in ("What is the population?", "What is the capital city?",
+                      "What did Kim say about the kelp forests?", "How many people live in the capital?")}
+    assert best["What is the population?"].reading is None
+    assert best["What is the capital city?"].reading is None
+    assert best["What did Kim say about the kelp forests?"].reading is not None  # a sentence: the reader's
+    assert best["How many people live in the capital?"].reading is not None  # "Capital city" is not all asked
+
 def test_a_line_that_does_not_end_as_a_sentence_is_marked_a_heading(fake_assistant: Assistant) -> None:
     index = fake_assistant.index
     scored = fake_assistant.extractor.score_sentences(fake_assistant.retriever.retrieve("Otter Daily by Mara Quill"))
