@@ -127,6 +127,21 @@ def mini_corpus(tmp_path: Path) -> Path:
     return corpus
 
 
+def fake_assistant_on(tmp_path: Path, texts: dict[str, str], **settings):
+    """An assistant with the fake encoder over a corpus of ``texts`` (file name -> content)."""
+    from assistant.pipeline import Assistant
+    from assistant.store import build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in texts.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    configured = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder", **settings)
+    encoder = FakeEncoder()
+    build_index(configured, encoder)
+    return Assistant.open(configured, encoder)
+
+
 @pytest.fixture
 def fake_settings(tmp_path: Path, mini_corpus: Path) -> Settings:
     return Settings(corpus_dir=mini_corpus, index_dir=tmp_path / "index", model="fake-encoder",

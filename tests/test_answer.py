@@ -12,28 +12,18 @@ from assistant.authorship import asks_for_author, author_names
 from assistant.config import DEFAULT_READER, Settings
 from assistant.metrics import aggregate
 from assistant.pipeline import Assistant
-from assistant.store import build_index
 from assistant.ui.render import source_link
-from conftest import SEED_QUESTIONS, SQUAD, FakeEncoder
+from conftest import SEED_QUESTIONS, SQUAD, fake_assistant_on
 
 
 @pytest.fixture
 def fake_assistant(tmp_path: Path) -> Assistant:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "otters.txt").write_text(
-        "Otters\n\nSea otters live along the coast of the North Pacific Ocean. "
-        "They use stones to crack open shellfish. The otter population fell sharply in 1911.\n\n"
-        "Why do otters float? Their dense fur traps air. It keeps them warm and buoyant.\n\n"
-        "Otter Daily, by Mara Quill\n\nMara Quill has written about marine mammals for twenty years.\n"
-    )
-    (corpus / "otters.meta.json").write_text('{"title": "Otters", "author": "Mara Quill"}')
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder",
-                        chunk_tokens=25, chunk_overlap=5)
-    encoder = FakeEncoder()
-    build_index(settings, encoder)
-    return Assistant.open(settings, encoder)
-
+    return fake_assistant_on(tmp_path, {
+        "otters.txt": "Otters\n\nSea otters live along the coast of the North Pacific Ocean. "
+                      "They use stones to crack open shellfish. The otter population fell sharply in 1911.\n\n"
+                      "Why do otters float? Their dense fur traps air. It keeps them warm and buoyant.\n\n"
+                      "Otter Daily, by Mara Quill\n\nMara Quill has written about marine mammals for twenty years.\n",
+        "otters.meta.json": '{"title": "Otters", "author": "Mara Quill"}'}, chunk_tokens=25, chunk_overlap=5)
 
 def test_answer_is_a_verbatim_span(fake_assistant: Assistant) -> None:
     response = fake_assistant.ask("When did the otter population fall sharply?")
@@ -78,18 +68,10 @@ def test_a_fact_box_line_answers_with_its_value(tmp_path: Path) -> None:
     """A "Label: value" line whose label's words are all in the question answers it with its
     value as the phrase, not read by the reader; an interview's turn ("Kim: ...") stays the
     reader's, and so does a fact line whose label the question does not ask for."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "otterland.txt").write_text(
+    assistant = fake_assistant_on(tmp_path, {"otterland.txt": (
         "Otterland\n\nOtterland is a small island nation known for its kelp forests and its otters.\n\n"
         "Country Profile\nPopulation: 3,000 people\nCapital city: Kelpton\n\n"
-        "Kim: I believe the kelp forests of Otterland will recover.\n"
-    )
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder",
-                        chunk_tokens=40, chunk_overlap=5, abstain_below=0.0)
-    encoder = FakeEncoder()
-    build_index(settings, encoder)
-    assistant = Assistant.open(settings, encoder)
+        "Kim: I believe the kelp forests of Otterland will recover.\n")}, chunk_tokens=40, chunk_overlap=5, abstain_below=0.0)
     text = assistant.index.by_id["otterland"].text
 
     answer = assistant.ask("What is the population?").answer

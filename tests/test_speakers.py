@@ -16,9 +16,8 @@ from assistant.config import Settings
 from assistant.corpus import load_corpus
 from assistant.pipeline import Assistant
 from assistant.speakers import asked_speaker, find_turns, known_speakers
-from assistant.store import build_index
 from assistant.types import Citation, Document, Span, format_citation
-from conftest import REPO, FakeEncoder
+from conftest import REPO, fake_assistant_on
 
 INTERVIEW = "000_e5c0c9823818600b"  # Diego Salama (DS) speaks with Michal Natorski (MN)
 PROFILE = "001_c4102580e4b6b722"  # PassBlue's article, then its interview with Sangjin Kim
@@ -171,19 +170,11 @@ def test_asked_speaker(seed_documents: dict[str, Document], question: str, speak
 def test_question_about_a_speaker_is_answered_from_their_turns(tmp_path: Path) -> None:
     """With the fake encoder the interviewer's question matches best; restricted to the
     interviewee, the answer is hers."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "harbour.txt").write_text(
+    assistant = fake_assistant_on(tmp_path, {"harbour.txt": (
         "Harbour talk\n\nTom Reyes (TR): What about the harbour, the harbour cranes and the harbour tides?\n\n"
         "Lena Ortiz (LO): The cranes came in 1998.\n\n"
         "TR: And the harbour tides, the harbour tides?\n\n"
-        "LO: The tides rise twice a day at the harbour wall.\n"
-    )
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="fake-encoder",
-                        chunk_tokens=200, chunk_overlap=5, abstain_below=0.0)
-    encoder = FakeEncoder()
-    build_index(settings, encoder)
-    assistant = Assistant.open(settings, encoder)
+        "LO: The tides rise twice a day at the harbour wall.\n")}, chunk_tokens=200, chunk_overlap=5, abstain_below=0.0)
     unrestricted = assistant.ask("What about the harbour tides?").answer
     assert unrestricted is not None and unrestricted.citation.speaker == "Tom Reyes"
     answer = assistant.ask("What did LO say about the harbour tides?").answer
