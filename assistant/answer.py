@@ -53,7 +53,7 @@ from assistant.config import AnswerWeights, Settings
 from assistant.errors import InputError
 from assistant.keyword import KeywordIndex
 from assistant.retrieval import Hit, Retrieval
-from assistant.reader import Reader, Reading
+from assistant.reader import Reader, Reading, reads_as_sentence
 from assistant.speakers import asked_speaker, known_speakers, names
 from assistant.store import Index
 from assistant.types import Answer, Citation, Document, Phrase, Span
@@ -62,7 +62,6 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _DATE = re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\bdecade\b", re.I)
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|percent)\b", re.I)
 _POINTS_BACK = re.compile(r"^(?:He|She|It|They|This|These|That|Those|His|Her|Its|Their|Such|There|Both|Each)\b")
-_ENDS_SENTENCE = re.compile(r"[.!?…:;\"”’')\]]\s*$")  # a title, heading or standfirst does not
 # "Label: value", the label a few words of its own (a fact box's line, a profile's field)
 _FACT_LINE = re.compile(r"([^\W\d][^:\n.!?]{0,40}):[ \t]+(\S.*?)\s*$")
 _WHY = re.compile(r"(?:why|how come|for what reason)\b", re.IGNORECASE)
@@ -264,7 +263,7 @@ class AnswerExtractor:
                 keyword = 1.0  # naming the document's author is what the question asks
             cue = 1.0 if _has_cue(kind, text, retrieval.question) else 0.0
             score = (w.semantic * semantic + w.keyword * keyword + w.passage * (p.score / top) + w.cue * cue)
-            heading = 0.0 if _ENDS_SENTENCE.search(text) else 1.0
+            heading = 0.0 if reads_as_sentence(text) else 1.0
             scored.append(Scored(s, p.rank, score, semantic, keyword, p.score / top, cue, heading))
         if authorship:
             scored = [x for x in scored if self._names_author(x.sentence)] or scored

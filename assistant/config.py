@@ -9,7 +9,7 @@ from pathlib import Path
 from assistant.errors import InputError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_READER = "reader-v1"  # a folder under models/ (see its README.md, the model card)
+DEFAULT_READER = "reader-v2"  # a folder under models/ (see its README.md, the model card)
 RETRIEVERS = ("hybrid", "dense", "keyword")
 BACKENDS = ("torch", "onnx")  # what runs the embedding model: PyTorch, or ONNX Runtime on a local export
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,15 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 READER_FILES = ("model.onnx", "tokenizer.json", "reader.json", "calibration.json")
 
 NEIGHBOUR_CHARS = 200  # of each neighbour, read after the candidate
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?…:;\"”’')\]]\s*$")
+
+
+def reads_as_sentence(text: str) -> bool:
+    """Whether ``text`` ends as a sentence does: a title, heading, standfirst or fact box's line
+    does not (the ranker's ``heading`` signal)."""
+    return bool(_ENDS_SENTENCE.search(text))
 
 
 def pair_text(sentence: str, before: str, after: str) -> str:

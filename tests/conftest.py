@@ -160,7 +160,7 @@ def real_encoder():
 
 @pytest.fixture(scope="session")
 def real_reader():
-    """The shipped reader (models/reader-v1), loaded once for the whole session."""
+    """The shipped reader (models/reader-v2), loaded once for the whole session."""
     from assistant.config import DEFAULT_READER
     from assistant.reader import load_reader, reader_folder
 

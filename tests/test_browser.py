@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import HOSTILE, REPO, dev_questions, write_question_set
 
+from assistant.config import DEFAULT_READER
 from assistant.pipeline import Assistant
 from assistant.ui.render import source_link
 
@@ -268,7 +269,7 @@ def test_library_lists_documents_and_index_status(page, assistant: Assistant) ->
     library = page.locator("#library")
     expect(library).to_contain_text("Up to date", timeout=TIMEOUT)
     expect(library).to_contain_text("all-MiniLM-L6-v2")
-    expect(library).to_contain_text(f"reader-v1 ({assistant.reader.fingerprint})")
+    expect(library).to_contain_text(f"{DEFAULT_READER} ({assistant.reader.fingerprint})")
     # a row per document, and the status rows: status, model, reader, built, version, contents
     expect(library.locator("tbody tr")).to_have_count(len(assistant.index.documents) + 6)
     shoot(page, "library")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import DEFAULT_READER
 from conftest import DATA, REPO
 
 GUARD = r'''
@@ -117,7 +118,7 @@ def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path
     assert result["attempts"] == [], f"network use: {result['attempts']}"
     assert sorted(result["added"]) == ["notes", "page", "repeat"]
     assert result["top"] == "repeat" and result["verdict"] == "verbatim"
-    assert result["reader"] == "reader-v1"  # the trained reader was loaded and used under the guard
+    assert result["reader"] == DEFAULT_READER  # the trained reader was loaded and used under the guard
 
 
 SETUP = r'''

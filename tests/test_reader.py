@@ -104,22 +104,21 @@ def squad_third(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# Floors measured with reader-v1 (README, "How answers are chosen"), first with its fp16 export;
-# the int8 export of the same weights, recalibrated, holds every one, and so does its refit with the
-# heading signal and the weighted confidence (comments: the refit's figures, then the int8 export's). They are below the reader
-# issue's targets, which reader-v1 does not reach: squad-sample answer accuracy 0.88, imp-
-# abstention 0.50, ooc- 0.90 with 0.90 answered, ECE 0.05; selqa-dev 0.85 (0.80 paraphrased),
-# ECE 0.05; seed 0.90 (0.80 on query), abstention 0.80 with 0.95 answered.
+# Floors measured with reader-v2 (its model card; comments: reader-v2's figure, then reader-v1's).
+# The seed set's are the reader issue's targets, which reader-v2 reaches: 0.90 (0.80 on query),
+# abstention 0.80 with 0.95 answered, the whole set's ECE 0.030 too. It does not reach the others:
+# squad-sample answer accuracy 0.88 and imp- abstention 0.50; selqa-dev 0.85 (0.80 paraphrased)
+# and ECE 0.05.
 
 
 def test_squad_sample_floors(squad_index: Settings, squad_third: Path, eval_run) -> None:
     run = eval_run(squad_index, squad_third, DEFAULT_READER)
     s = run.summary
-    assert s["answer_accuracy"] >= 0.80, s  # measured 0.802 (whole set 0.784); 0.811 (0.782)
-    assert s["by_prefix"]["ooc-"]["abstention_accuracy"] >= 0.94, s["by_prefix"]  # 0.988; 0.952
-    assert s["by_prefix"]["imp-"]["abstention_accuracy"] >= 0.18, s["by_prefix"]  # 0.289; 0.181 (fp16: 0.169)
-    assert s["answered"] >= 0.92, s  # 0.937; 0.943
-    assert s["calibration"]["ece"] <= 0.06, s["calibration"]  # 0.055 (whole set 0.054); 0.051 (0.052)
+    assert s["answer_accuracy"] >= 0.84, s  # measured 0.850 (whole set 0.829); 0.802 (0.784)
+    assert s["by_prefix"]["ooc-"]["abstention_accuracy"] >= 0.96, s["by_prefix"]  # 1.000; 0.988
+    assert s["by_prefix"]["imp-"]["abstention_accuracy"] >= 0.25, s["by_prefix"]  # 0.301; 0.289
+    assert s["answered"] >= 0.93, s  # 0.946; 0.937
+    assert s["calibration"]["ece"] <= 0.05, s["calibration"]  # 0.036 (whole set 0.030); 0.055 (0.054)
     assert run.stamp["reader"]["name"] == DEFAULT_READER
     baseline = eval_run(squad_index, squad_third, "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
@@ -129,9 +128,9 @@ def test_squad_sample_floors(squad_index: Settings, squad_third: Path, eval_run)
 
 def test_selqa_floors(selqa_index: Settings, eval_run) -> None:
     s = eval_run(selqa_index, SELQA / "questions.jsonl", DEFAULT_READER).summary
-    assert s["answer_accuracy"] >= 0.76, s  # measured 0.780; 0.762 (fp16: 0.766)
-    assert s["by_category"]["paraphrase"]["True"]["answer_accuracy"] >= 0.71, s["by_category"]["paraphrase"]  # 0.745; 0.710
-    assert s["calibration"]["ece"] <= 0.11, s["calibration"]  # 0.094; 0.107 (fp16: 0.115): under-confident here
+    assert s["answer_accuracy"] >= 0.78, s  # measured 0.787; 0.780
+    assert s["by_category"]["paraphrase"]["True"]["answer_accuracy"] >= 0.74, s["by_category"]["paraphrase"]  # 0.752; 0.745
+    assert s["calibration"]["ece"] <= 0.09, s["calibration"]  # 0.085; 0.094: under-confident here
     baseline = eval_run(selqa_index, SELQA / "questions.jsonl", "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
     assert s["calibration"]["ece"] < baseline["calibration"]["ece"], (s, baseline)
@@ -139,10 +138,10 @@ def test_selqa_floors(selqa_index: Settings, eval_run) -> None:
 
 def test_seed_floors(seed_index: Settings, eval_run) -> None:
     s = eval_run(seed_index, SEED_QUESTIONS, DEFAULT_READER).summary
-    assert s["answer_accuracy"] >= 0.86, s  # measured 0.889; 0.867
-    assert s["by_category"]["style"]["query"]["answer_accuracy"] >= 0.72, s["by_category"]["style"]  # 0.727
-    assert s["abstention_accuracy"] >= 0.70, s  # 7 of 10
-    assert s["answered"] >= 0.93, s  # 0.956; 0.933
+    assert s["answer_accuracy"] >= 0.90, s  # measured 0.911; 0.889
+    assert s["by_category"]["style"]["query"]["answer_accuracy"] >= 0.80, s["by_category"]["style"]  # 0.818; 0.727
+    assert s["abstention_accuracy"] >= 0.80, s  # 8 of 10; 7 of 10
+    assert s["answered"] >= 0.95, s  # 0.978; 0.956
     baseline = eval_run(seed_index, SEED_QUESTIONS, "none").summary
     assert s["answer_accuracy"] > baseline["answer_accuracy"], (s, baseline)
     assert s["abstention_accuracy"] > baseline["abstention_accuracy"], (s, baseline)

@@ -121,16 +121,6 @@ def test_calibration_curve_reads_once_and_pools_the_folds() -> None:
     assert calibrate.pooled(folds) == {"questions": 40, "answer_accuracy": 0.75, "answered": 0.925}
 
 
-def test_confidence_weights_each_set_by_a_root_of_its_share() -> None:
-    calibrate = _calibration_module()
-    questions = [{"set": "big"}] * 9 + [{"set": "small"}] * 3
-    weights = calibrate.set_weights(questions)
-    power = calibrate.SET_WEIGHT_POWER
-    assert weights[0] == pytest.approx((12 / (2 * 9)) ** power) and weights[-1] == pytest.approx((12 / (2 * 3)) ** power)
-    assert 0 < power < 1 and weights[-1] > 1 > weights[0]  # the smaller set counts for more, not as much as the larger
-    assert calibrate.set_weights([{"set": "a"}, {"set": "b"}]).tolist() == [1.0, 1.0]
-
-
 def test_question_edits_take_the_answer_away() -> None:
     """Each kind of edit changes only what the answering window holds, into what it does not."""
     import random
@@ -301,3 +291,17 @@ def test_listwise_batches_keep_each_questions_candidates_together_and_reward_the
     pointwise_only = loss_of(model_scoring([3.0, 0.0, 0.0, 0.0]), enc)
     assert favoured < passed_over and pointwise_only < passed_over
 
+
+def test_heading_negatives_can_be_left_out_of_the_mined_examples(tmp_path: Path) -> None:
+    """``--drop-heading-negatives``: a wrong candidate that is a title line is left out, a right
+    one that does not end as a sentence (a fact line) is kept, and so is every wrong sentence."""
+    from training.train_reader import mined
+
+    rows = [("Otters", 0), ("Population: 51.63 million", 1), ("Otters live along the coast.", 0), ("Sea otters", 0)]
+    path = tmp_path / "mined.jsonl"
+    path.write_text("".join(json.dumps({"question": "q", "window": [s, "", ""], "label": label,
+                                        "answer": [0, 3] if label else None, "qid": "x"}) + "\n"
+                            for s, label in rows), encoding="utf-8")
+    assert [e.label for e in mined(path)[0]] == [0, 1, 0, 0]
+    assert [e.text for e in mined(path, drop_heading_negatives=True)[0]] == [
+        "Population: 51.63 million", "Otters live along the coast."]

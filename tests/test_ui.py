@@ -23,6 +23,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from conftest import HOSTILE, REPO, dev_questions, edited_gold, write_question_set
 
+from assistant.config import DEFAULT_READER
 from assistant.pipeline import Assistant
 from assistant.types import Citation, Span, format_citation
 from assistant.ui import build_demo, create_app, exposure_warning, running
@@ -291,7 +292,7 @@ def test_evaluate_refuses_a_bad_question_set_with_its_message(client: Client, tm
 def test_library_lists_documents_and_index_status(client: Client, assistant: Assistant) -> None:
     html = client.predict(api_name="/library")
     assert "all-MiniLM-L6-v2" in unescape(html) and "Up to date" in html
-    assert f"reader-v1 ({assistant.reader.fingerprint})" in unescape(html)  # the reader that answers
+    assert f"{DEFAULT_READER} ({assistant.reader.fingerprint})" in unescape(html)  # the reader that answers
     assert assistant.index.manifest["created_at"] in unescape(html)
     assert html.count("/source?doc=") == len(assistant.index.documents)
     assert "<script>" in unescape(html) and "<script" not in html  # the hostile title, as text

@@ -10,10 +10,9 @@ development sets in ``eval/`` (never trained on), as the model card says:
 3. ``confidence``: a logistic regression over the best candidate's combined score, its margin
    over the runner-up, its reader logit, the question's corpus coverage and the candidate's
    similarity to the question, predicting that the answer is right (an answer to an
-   unanswerable question is wrong): Platt scaling, so the confidence is a probability. Each
-   set's questions are weighted by the inverse fourth root of its share of them
-   (``SET_WEIGHT_POWER``), so the 1,500 of squad-sample do not set the confidence of the 282 of
-   selqa-dev alone;
+   unanswerable question is wrong): Platt scaling, so the confidence is a probability. Every
+   question counts once, whatever its set (weighting the sets by a root of their share kept
+   squad-sample's part of the test floors for reader-v1, not for reader-v2);
 4. ``abstain_below``: the highest confidence threshold at which squad-sample and selqa-dev
    still answer the share of their answerable questions the reader issue asks for
    (``ANSWERED_FLOOR``).
@@ -27,7 +26,7 @@ The candidates are read once, as many as the largest of ``--candidates`` and ``-
 report's ``curve`` gives the out-of-fold results for each number in ``--curve`` (the best N
 by the hand-tuned score are the first N read), so the number to ship is chosen on held-out folds.
 
-    python training/calibrate_reader.py --reader models/reader-v1 --candidates 8 --curve 1 2 3 4 6 8
+    python training/calibrate_reader.py --reader models/reader-v2 --candidates 8 --curve 1 2 3 4 6 8
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ import hashlib
 import json
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +64,6 @@ SETS = {  # name: (questions, corpus)
     "seed": ("eval/seed/questions.jsonl", "corpus"),
 }
 FEATURES = Calibration.FEATURES
-SET_WEIGHT_POWER = 0.25  # see set_weights
 # Share of answerable questions that must still be answered (the reader issue's floors). The seed
 # set (45 answerable) is too small to set a threshold on: one question moves it by 0.02.
 ANSWERED_FLOOR = {"squad-sample": 0.90, "selqa-dev": 0.90}
@@ -155,18 +152,11 @@ def confidence_features(questions: list[dict], ranker: dict[str, float]) -> tupl
     return x, np.array([right for _, right in pairs])
 
 
-def set_weights(questions: list[dict]) -> np.ndarray:
-    """Each question's weight: (questions / (sets x its set's questions)) ** SET_WEIGHT_POWER."""
-    sizes = Counter(q["set"] for q in questions)
-    return np.array([(len(questions) / (len(sizes) * sizes[q["set"]])) ** SET_WEIGHT_POWER for q in questions])
-
-
 def fit_confidence(questions: list[dict], ranker: dict[str, float]) -> dict[str, float]:
-    """Platt scaling over every question of every set, the sets weighted by ``set_weights``.
-    (Weighting the sets equally, power 1, moved the calibration error from selqa-dev to
-    squad-sample rather than lowering both.)"""
+    """Platt scaling over every question of every set. (Weighting the sets equally moved the
+    calibration error from selqa-dev to squad-sample rather than lowering both.)"""
     x, y = confidence_features(questions, ranker)
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y, sample_weight=set_weights(questions))
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
     return {"bias": float(model.intercept_[0])} | dict(zip(Calibration.CONFIDENCE, map(float, model.coef_[0])))
 
 

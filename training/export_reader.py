@@ -7,7 +7,7 @@ if its sentence P@1 is within one point of fp32's, else the fp16-weights one (fp
 about 90 MB, over the 50 MB a model may take here).
 
     python training/export_reader.py --squad PATH/train-v1.1.json.gz --run training/run \
-        --out models/reader-v1
+        --out models/reader-v2
 
 ``--from-folder`` takes the weights from a reader folder's fp16-weights ``model.onnx`` instead
 of the run's checkpoint (fp16 back to fp32 is exact), to quantise a shipped reader again.
@@ -163,7 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 train JSON (.json or .json.gz)")
     parser.add_argument("--run", type=Path, default=REPO / "training" / "run")
-    parser.add_argument("--out", type=Path, default=REPO / "models" / "reader-v1")
+    parser.add_argument("--out", type=Path, default=REPO / "models" / "reader-v2")
     parser.add_argument("--dev-questions", type=int, default=1000)
     parser.add_argument("--held-out-candidates", type=Path,
                         help="also measure on these held-out questions' own assistant candidates (mine_candidates.py --held-out)")

@@ -63,7 +63,7 @@ from assistant.runtime import configure_process  # noqa: E402
 
 configure_process()  # before transformers is loaded: nothing is downloaded
 
-from assistant.reader import Reader, best_span, pair_text  # noqa: E402
+from assistant.reader import Reader, best_span, pair_text, reads_as_sentence  # noqa: E402
 from training.question_edits import edit, names  # noqa: E402
 from training.reader_net import ReaderNet  # noqa: E402
 
@@ -357,10 +357,15 @@ def mined_rows(path: Path) -> list[list[dict]]:
     return lists
 
 
-def mined(path: Path) -> list[list[Example]]:
-    """Examples of the assistant's own candidates (``mined_rows``), one list per question."""
+def mined(path: Path, drop_heading_negatives: bool = False) -> list[list[Example]]:
+    """Examples of the assistant's own candidates (``mined_rows``), one list per question.
+
+    With ``drop_heading_negatives``, wrong candidates that do not read as a sentence (mostly the
+    title line of each article of the mined corpus) are left out: the ranker weighs headings
+    itself (its ``heading`` signal)."""
     return [[Example(r["question"], pair_text(*r["window"]), r["label"], tuple(r["answer"]) if r["answer"] else None,
-                     r["qid"]) for r in rows] for rows in mined_rows(path)]
+                     r["qid"]) for r in rows if r["label"] or not drop_heading_negatives or reads_as_sentence(r["window"][0])]
+            for rows in mined_rows(path)]
 
 
 def batches(examples: list[Example], lists: list[list[Example]], size: int, listwise: bool,
@@ -399,6 +404,8 @@ def main() -> None:
                         help="share of questions given an edited-question negative (SQuAD 2.0 style)")
     parser.add_argument("--mined", type=Path,
                         help="also train on these examples of the assistant's own candidates (training/mine_candidates.py)")
+    parser.add_argument("--drop-heading-negatives", action="store_true",
+                        help="leave out mined wrong candidates that do not read as a sentence (titles, headings)")
     parser.add_argument("--listwise", action="store_true",
                         help="train on each mined question's candidates together, with a softmax over them")
     parser.add_argument("--init", type=Path, help="start from these weights (an earlier run's reader.pt), not the base model")
@@ -443,7 +450,7 @@ def main() -> None:
     model.to(device)
     sample_seed = args.seed if args.sample_seed is None else args.sample_seed
     examples = build(train, args.questions, sample_seed, args.easy_share, args.edit_share) if args.questions else []
-    lists = mined(args.mined) if args.mined is not None else []
+    lists = mined(args.mined, args.drop_heading_negatives) if args.mined is not None else []
     if args.listwise and not lists:
         parser.error("--listwise needs --mined examples")
     plan = batches(examples, lists, args.batch, args.listwise, sample_seed)

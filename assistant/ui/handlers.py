@@ -232,7 +232,7 @@ def _row(row: dict[str, Any]) -> list[Any]:
 
 
 def _run_label(number: int, stamp: dict[str, Any], timing: dict[str, Any]) -> str:
-    """``Run 2: small.jsonl · reader reader-v1 · k 10 · 14:03:22 UTC``."""
+    """``Run 2: small.jsonl · reader reader-v2 · k 10 · 14:03:22 UTC``."""
     return (f"Run {number}: {stamp['question_set']['name']} · reader {stamp['reader']['name']} · "
             f"k {stamp['settings']['k']} · {timing['started_at'][11:19]} UTC")
 
