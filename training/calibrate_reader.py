@@ -87,7 +87,7 @@ def collect(name: str, reader: Reader, candidates: int, work: Path, encoder) -> 
         retrieval = assistant.retriever.retrieve(q.question, k=10, vector=vector)
         ranked, coverage = extractor.ranked(retrieval)
         if ranked and ranked[0].reading is None:
-            continue  # answered from the metadata, not read (AnswerExtractor.from_metadata)
+            continue  # not read: answered from the metadata or a fact line (from_metadata, fact_value)
         golds = [normalize_answer(a) for a in q.answers]
         rows = []
         for c in ranked:

@@ -485,11 +485,11 @@ def main() -> None:
     last = steps if args.stop_after is None else min(steps, step + args.stop_after)
     order = [s % len(plan) for s in range(step, last)]
     loader = torch.utils.data.DataLoader(Batches(plan, tokenizer, args.max_tokens), batch_size=None, sampler=order,
-                                         num_workers=args.workers, persistent_workers=False)
+                                         num_workers=args.workers)
     for enc in loader:
-        lists = enc.pop("lists").tolist() if args.listwise else None
+        runs = enc.pop("lists").tolist() if args.listwise else None
         with autocast(device):
-            loss = loss_of(model, {k: v.to(device, non_blocking=True) for k, v in enc.items()}, lists)
+            loss = loss_of(model, {k: v.to(device, non_blocking=True) for k, v in enc.items()}, runs)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -497,9 +497,10 @@ def main() -> None:
         optimizer.zero_grad()
         step += 1
         elapsed = time.time() - started
+        value = loss.item()
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        log.write(json.dumps({"step": step, "loss": round(loss.item(), 4), "elapsed_s": round(elapsed, 1)}) + "\n")
+        bar.set_postfix(loss=f"{value:.3f}")
+        log.write(json.dumps({"step": step, "loss": round(value, 4), "elapsed_s": round(elapsed, 1)}) + "\n")
         log.flush()
         if step % args.save_every == 0 or step == last:
             save()
