@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup index run test browser clean bench bench-scale
+.PHONY: setup index run test test-milvus browser clean bench bench-scale
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ run: index
 # taking work from the other; the indexes of the development sets are built once (tests/conftest.py).
 test: setup browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal
+
+# The same suite with every assistant searching a milvus-lite copy of its index folder, as
+# `assistant index --store` makes one (tests/conftest.py, MilvusCopies); a test that keeps to the
+# folder says why (its folder_store mark).
+test-milvus: setup browser
+	ASSISTANT_TEST_STORE=milvus-lite $(BIN)/python -m pytest -n 2 --dist worksteal
 
 # Performance and scale suite (under 15 minutes on 2 cores): bench/results/*.json and bench.md.
 bench: setup

@@ -83,7 +83,7 @@ def per_chunk(index_dir: Path) -> dict:
     parts = {
         "chunk_vectors": index.chunk_vectors.nbytes,
         "sentence_vectors": index.sentence_vectors.nbytes,
-        "faiss_index": len(faiss.serialize_index(index.search_index)),
+        "faiss_index": len(faiss.serialize_index(index.searcher.search_index)),
         "rows_and_keys": index.chunk_rows.nbytes + index.sentence_rows.nbytes + index.chunk_keys.nbytes
         + index.sentence_keys.nbytes,
         "documents_and_records (Python)": loaded - keyword - index.chunk_rows.nbytes - index.sentence_rows.nbytes,

@@ -5,10 +5,12 @@ test_browser.py) once per session."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +25,9 @@ configure_process(threads=QUERY_THREADS)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from assistant import stores  # noqa: E402
 from assistant.config import Settings  # noqa: E402
+from assistant.layout import Index, current_version  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -37,6 +41,19 @@ HOSTILE = "hostile/almanac"  # a document of the app's corpus full of markup, La
 
 
 REAL_MODEL_FIXTURES = {"real_encoder", "real_reader"}
+
+# Where the Assistants of the suite search (`make test-milvus`): "folder" (the default) or
+# "milvus-lite", where every index folder opened without a store is searched in a milvus-lite copy.
+TEST_STORES = ("folder", "milvus-lite")
+TEST_STORE = os.environ.get("ASSISTANT_TEST_STORE") or "folder"
+ON_MILVUS = TEST_STORE == "milvus-lite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_STORE not in TEST_STORES:
+        raise pytest.UsageError(f"ASSISTANT_TEST_STORE must be one of {', '.join(TEST_STORES)}, got {TEST_STORE!r}")
+    config.addinivalue_line("markers", "folder_store(reason): searches the index folder in a Milvus run too, "
+                                       "for the reason given")
 
 
 # The two longest tests (the reader's floors: about 4 and 2 minutes), each opening one half of the
@@ -57,6 +74,107 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [i for i in items if i not in longest]
     half = len(rest) // 2
     items[:] = [longest[0], *rest[:half], longest[1], *rest[half:]]
+
+
+class MilvusCopies:
+    """The pipeline's store seam in a Milvus run (``pipeline.open_index``, ``pipeline.live_version``).
+
+    Settings without a ``store`` get their index folder's live version copied, as `assistant index
+    --store` copies it (``stores.publish``), into a milvus-lite file of that folder's own, and
+    opened from there; the folder is copied again when its live version changed (a test rebuilt
+    it). Each test process has its own files under its own basetemp: milvus-lite opens a file from
+    one process at a time, and `make test`'s two processes share the session's indexes (``built_once``).
+    """
+
+    def __init__(self) -> None:
+        self.root: Path | None = None  # the test process's folder of files, set when the session starts
+        self.copies: dict[Path, tuple[str, str | None]] = {}  # index folder -> its store, the version copied there
+        self.numbers = itertools.count()
+        self.lock = threading.Lock()  # the served app opens and asks from several threads
+        self.folder_only = False  # the running test is marked folder_store
+
+    def open_index(self, settings: Settings, model: str | None) -> Index:
+        if settings.store or self.folder_only:
+            return stores.open_index(settings, model)
+        return stores.open_index(settings.with_(store=self._copy(settings)), model)
+
+    def live_version(self, settings: Settings) -> str | None:
+        if settings.store or self.folder_only:
+            return stores.live_version(settings)
+        version = current_version(settings.index_dir)
+        store, copied = self.copies.get(Path(settings.index_dir).resolve(), (None, None))
+        if store is None or copied != version:
+            return version  # not copied yet: it differs from the version served, so the next open copies it
+        return stores.live_version(settings.with_(store=store))
+
+    def _copy(self, settings: Settings) -> str:
+        """The store holding the folder's live version, copied there first if it is not yet."""
+        folder = Path(settings.index_dir).resolve()
+        with self.lock:
+            version = current_version(folder)
+            store = self.copies[folder][0] if folder in self.copies else \
+                f"milvus-lite:{self.root / f'{next(self.numbers)}.db'}"
+            if self.copies.get(folder) != (store, version):
+                stores.publish(settings.with_(store=store))  # the folder's own error when it has no loadable version
+                self.copies[folder] = (store, version)
+        return store
+
+    def release(self, under: Path) -> None:
+        """Stop the milvus-lite servers of the copies of index folders under ``under`` (a test's own
+        tmp_path, done with when the test ends), which would otherwise hold a gRPC server and its
+        threads each until the process ends."""
+        from milvus_lite.server_manager import server_manager_instance
+
+        with self.lock:
+            for folder in [f for f in self.copies if f.is_relative_to(under.resolve())]:
+                store, _ = self.copies.pop(folder)
+                server_manager_instance.release_server(stores.milvus_uri(store))
+
+
+COPIES = MilvusCopies() if ON_MILVUS else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The store the suite searches (ASSISTANT_TEST_STORE): in a Milvus run, the pipeline opens
+    every index folder through COPIES."""
+    if COPIES is None:
+        yield TEST_STORE
+        return
+    from assistant import pipeline
+
+    COPIES.root = tmp_path_factory.mktemp("milvus")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "open_index", COPIES.open_index)
+        patch.setattr(pipeline, "live_version", COPIES.live_version)
+        yield TEST_STORE
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """A test marked ``folder_store(reason)`` keeps to the index folder, its module's fixtures too."""
+    marker = item.get_closest_marker("folder_store")
+    if marker is not None and not (marker.args and marker.args[0]):
+        raise pytest.UsageError(f"{item.nodeid}: folder_store needs the reason the test keeps to the folder")
+    if COPIES is not None:
+        COPIES.folder_only = marker is not None
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """The Milvus copies of a test's own indexes (under its tmp_path) are released after it."""
+    own = getattr(item, "funcargs", {}).get("tmp_path")
+    try:
+        return (yield)
+    finally:
+        if COPIES is not None and own is not None:
+            COPIES.release(own)
+
+
+def folder_version(index: Index) -> str:
+    """The index folder's version an opened index was read from (a Milvus copy records it)."""
+    return index.manifest.get("folder_version", index.version)
 
 
 class FakeEncoder:

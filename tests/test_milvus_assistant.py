@@ -20,6 +20,7 @@ from conftest import REPO, SEED_QUESTIONS, SEED_QUOTES, FakeEncoder
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
+pytestmark = pytest.mark.folder_store("compares the index folder with its Milvus copy, whose store it names")
 
 from assistant.cli import main  # noqa: E402
 from assistant.config import Settings  # noqa: E402

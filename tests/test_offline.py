@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import DEFAULT_READER
-from conftest import DATA, REPO
+from conftest import DATA, ON_MILVUS, REPO
 
 GUARD = r'''
 import ipaddress
@@ -89,13 +89,15 @@ from assistant.config import Settings
 from assistant.embedding import SentenceTransformerEncoder
 from assistant.pipeline import Assistant
 from assistant.store import build_index
+from assistant.stores import publish
 # Importing the library sets nothing: the offline flags and thread policy are the entry points' job.
 env_changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
 
-root = Path(sys.argv[1])
-settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+root, store = Path(sys.argv[1]), sys.argv[2]
+settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", store=store)
 encoder = SentenceTransformerEncoder()  # loaded from the installed package, here
 report = build_index(settings, encoder)
+publish(settings)  # as `assistant index --store` copies the version into Milvus (nothing for the folder)
 assistant = Assistant.open(settings, encoder)  # with the shipped reader, loaded here
 response = assistant.ask("How many ships did the lighthouse keeper count?")
 check = assistant.check_quote("The Perito Moreno glacier advances about two metres per day.")
@@ -109,7 +111,10 @@ print(json.dumps({"guard_works": guard_works, "env_changed": env_changed, "attem
 def test_indexing_answering_and_quote_checks_stay_on_this_machine(tmp_path: Path) -> None:
     shutil.copytree(DATA / "mini", tmp_path / "corpus")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    done = subprocess.run([sys.executable, "-c", GUARD + WORK, str(tmp_path)], cwd=REPO, env=env,
+    # A Milvus run searches a milvus-lite copy, served and reached on this machine by gRPC, whose
+    # own sockets the guard does not see; everything else milvus-lite and pymilvus do goes through it.
+    store = f"milvus-lite:{tmp_path / 'offline.db'}" if ON_MILVUS else ""
+    done = subprocess.run([sys.executable, "-c", GUARD + WORK, str(tmp_path), store], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -15,8 +15,7 @@ from assistant.config import QuoteSettings, Settings
 from assistant.errors import InputError
 from assistant.pipeline import Assistant
 from assistant.quotes import QuoteCheck, QuoteChecker, needed_normalizations, normalize
-from assistant.retrieval import Retriever
-from assistant.store import Index, build_index, load_index
+from assistant.store import Index, build_index
 from assistant.textnorm import QUOTE_MARKS, Normalized
 from assistant.types import DiffOp
 from assistant.ui.render import source_link
@@ -46,17 +45,20 @@ def fake_settings_quotes(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+def _checker(settings: Settings, encoder) -> QuoteChecker:
+    """The quote checker of an assistant opened on ``settings``' index (on Milvus in a Milvus run)."""
+    opened = Assistant.open(settings.with_(reader="none"), encoder)  # the checker reads no answers
+    return QuoteChecker(opened.index, encoder, opened.retriever)
+
+
 @pytest.fixture(scope="module")
 def fake_checker(fake_settings_quotes: Settings) -> QuoteChecker:
-    index = load_index(fake_settings_quotes.index_dir)
-    encoder = FakeEncoder()
-    return QuoteChecker(index, encoder, Retriever(index, encoder, fake_settings_quotes))
+    return _checker(fake_settings_quotes, FakeEncoder())
 
 
 @pytest.fixture(scope="module")
 def seed_checker(seed_index: Settings, real_encoder) -> QuoteChecker:
-    index = load_index(seed_index.index_dir)
-    return QuoteChecker(index, real_encoder, Retriever(index, real_encoder, seed_index))
+    return _checker(seed_index, real_encoder)
 
 
 def _assert_offsets(index: Index, check: QuoteCheck) -> None:

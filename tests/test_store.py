@@ -169,6 +169,7 @@ def test_empty_or_missing_corpus(tmp_path: Path) -> None:
 BM25_FILES = ["bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json", "bm25.params.json"]
 
 
+@pytest.mark.folder_store("the folder's saved BM25; a Milvus open builds the answer step's term statistics anew")
 def test_opening_an_index_does_not_rebuild_bm25(fake_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     build_index(fake_settings, FakeEncoder())
     folder = fake_settings.index_dir / current_version(fake_settings.index_dir)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
-from conftest import HOSTILE, REPO, dev_questions, edited_gold, write_question_set
+from conftest import HOSTILE, ON_MILVUS, REPO, dev_questions, edited_gold, write_question_set
 
 from assistant.config import DEFAULT_READER
 from assistant.pipeline import Assistant
@@ -387,6 +387,8 @@ def test_exposure_warning_only_for_other_hosts_without_password() -> None:
 def test_app_prints_the_warning_and_a_clean_error(tmp_path: Path) -> None:
     env = {**os.environ, "ASSISTANT_HOST": "0.0.0.0", "ASSISTANT_INDEX": str(tmp_path / "missing"),
            "ASSISTANT_CORPUS": str(tmp_path)}
+    if ON_MILVUS:  # the app on a Milvus store that holds no index
+        env["ASSISTANT_STORE"] = f"milvus-lite:{tmp_path / 'missing.db'}"
     env.pop("ASSISTANT_PASSWORD", None)
     result = subprocess.run([sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=120)
