@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import faiss
 import numpy as np
@@ -12,7 +13,7 @@ from assistant import ann, store
 from assistant.config import Settings
 from assistant.pipeline import Assistant
 from assistant.store import build_index, check_corpus, current_version, load_index, make_search_index, search_spec
-from conftest import FakeEncoder
+from conftest import REPO, FakeEncoder
 
 
 def test_rebuild_of_unchanged_text_embeds_nothing(fake_settings: Settings) -> None:
@@ -165,3 +166,20 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
     assert only and {p.citation.doc_id for p in only} == {"memo"}
     vector = encoder.encode(["copper mine"])[0]
     assert set(approx.index.searcher.dense_top(vector, 3, [1, 2])) == set(exact.index.searcher.dense_top(vector, 3, [1, 2]))
+
+
+def test_bench_memory_accounts_for_each_part_of_a_loaded_index(fake_settings: Settings) -> None:
+    """`make bench`'s memory part (bench/bench_memory.py) reads each part of a loaded index where
+    the index keeps it: the vectors at 4 bytes a dimension, the flat FAISS index holding them once."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_memory import per_chunk
+
+    build_index(fake_settings, FakeEncoder())
+    index = load_index(fake_settings.index_dir)
+    measured = per_chunk(fake_settings.index_dir)
+    parts = measured["bytes_per_chunk"]
+    assert measured["chunks"] == len(index) and measured["sentences"] == len(index.sentence_rows)
+    assert parts["chunk_vectors"] == FakeEncoder.dimension * 4
+    assert parts["faiss_index"] >= parts["chunk_vectors"]  # flat: the vectors and a header
+    assert parts["sentence_vectors"] == round(index.sentence_vectors.nbytes / len(index))
+    assert all(value > 0 for value in parts.values())
