@@ -25,6 +25,7 @@ def fake_assistant(tmp_path: Path) -> Assistant:
                       "Otter Daily, by Mara Quill\n\nMara Quill has written about marine mammals for twenty years.\n",
         "otters.meta.json": '{"title": "Otters", "author": "Mara Quill"}'}, chunk_tokens=25, chunk_overlap=5)
 
+
 def test_answer_is_a_verbatim_span(fake_assistant: Assistant) -> None:
     response = fake_assistant.ask("When did the otter population fall sharply?")
     answer = response.answer
@@ -86,6 +87,7 @@ def test_a_fact_box_line_answers_with_its_value(tmp_path: Path) -> None:
     assert best["What is the capital city?"].reading is None
     assert best["What did Kim say about the kelp forests?"].reading is not None  # a sentence: the reader's
     assert best["How many people live in the capital?"].reading is not None  # "Capital city" is not all asked
+
 
 def test_a_line_that_does_not_end_as_a_sentence_is_marked_a_heading(fake_assistant: Assistant) -> None:
     index = fake_assistant.index

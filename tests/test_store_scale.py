@@ -15,6 +15,9 @@ from assistant.pipeline import Assistant
 from assistant.store import build_index, check_corpus, current_version, load_index, make_search_index, search_spec
 from conftest import REPO, FakeEncoder
 
+sys.path.insert(0, str(REPO / "bench"))
+from bench_memory import per_chunk  # noqa: E402
+
 
 def test_rebuild_of_unchanged_text_embeds_nothing(fake_settings: Settings) -> None:
     first = build_index(fake_settings, FakeEncoder())
@@ -171,9 +174,6 @@ def test_approximate_index_round_trip(fake_settings: Settings, monkeypatch: pyte
 def test_bench_memory_accounts_for_each_part_of_a_loaded_index(fake_settings: Settings) -> None:
     """`make bench`'s memory part (bench/bench_memory.py) reads each part of a loaded index where
     the index keeps it: the vectors at 4 bytes a dimension, the flat FAISS index holding them once."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from bench_memory import per_chunk
-
     build_index(fake_settings, FakeEncoder())
     index = load_index(fake_settings.index_dir)
     measured = per_chunk(fake_settings.index_dir)
