@@ -73,3 +73,9 @@ def test_vectors_are_the_stored_ones(index: Index, search: SearchStore) -> None:
     assert np.array_equal(search.chunk_vectors(ids), index.chunk_vectors[ids])
     assert np.array_equal(search.sentence_vectors(ids), index.sentence_vectors[ids])
     assert len(search) == len(index)
+
+
+def test_the_suite_searches_the_store_it_was_asked_for(search: SearchStore) -> None:
+    """ASSISTANT_TEST_STORE reaches what the assistant opens: a Milvus run that fell back to the
+    folder would pass every other test without testing Milvus."""
+    assert type(search).__name__ == ("MilvusSearch" if ON_MILVUS else "LocalSearch")
