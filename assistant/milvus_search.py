@@ -49,7 +49,8 @@ def connect(uri: str) -> MilvusClient:
         return MilvusClient(uri=str(uri), **({"grpc_options": LITE_GRPC} if lite else {}))
     except MilvusException as exc:
         hint = ("; a milvus-lite file is open to one process at a time: stop the other one, or serve the file "
-                "with `milvus-lite server --data-dir FILE` and give its http:// address") if lite else ""
+                "with `milvus-lite server --data-dir FILE.db` and give its milvus://HOST:PORT address") if lite else \
+            "; check that the Milvus server is running and that the host and port are right"
         raise StoreUnavailableError(f"Milvus at {uri} cannot be reached ({exc.message}){hint}") from exc
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -233,6 +234,11 @@ def test_open_errors_say_what_to_do(built: tuple[Index, str]) -> None:
         milvus_store.open_version(uri, "mini", "all-MiniLM-L6-v2")
     with pytest.raises(InputError, match="cannot name a Milvus index"):
         milvus_store.open_version(uri, "two words")
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(StoreUnavailableError, match="cannot be reached .*; check that the Milvus server is running"):
+        milvus_store.open_version(nowhere, "mini")
     # a chunk whose stored text is not its document's text at its offsets
     version = milvus_store.write_version(uri, "tampered", *inputs(index))
     client = MilvusClient(uri)
