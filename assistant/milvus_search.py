@@ -4,7 +4,9 @@ scores of given chunks, and the exact stored vectors (milvus_store.py writes and
 Both top-k lists come from Milvus; retrieval fuses them with its own weights. Dense search is
 by inner product on the index the version was written with: FLAT (exact, as FAISS' flat index),
 or HNSW (float32 graph, ``ef`` at least the number asked for) when the manifest's ``search``
-says so; a document filter is a ``doc_no in [...]`` expression, applied inside the search.
+says so. The vectors are shared by the versions of a generation, so the search keeps to the
+version's own rows (its ``visible`` filter) and maps them to its chunk numbers. A document
+filter is an ``in [...]`` expression, applied inside the search.
 """
 
 from __future__ import annotations
@@ -57,30 +59,44 @@ def connect(uri: str) -> MilvusClient:
 class MilvusSearch:
     """One version's search structures in Milvus: dense and BM25 top-k, BM25 scores, stored vectors."""
 
-    def __init__(self, client: MilvusClient, uri: str, chunks: str, sentences: str, size: int, manifest: dict) -> None:
+    def __init__(self, client: MilvusClient, uri: str, chunks: str, vectors: str, sentences: str,
+                 chunk_ids: np.ndarray, sentence_ids: np.ndarray, serials: list[int], visible: str,
+                 manifest: dict) -> None:
+        """``chunks``: the version's own collection (text, BM25), by chunk number; ``vectors`` and
+        ``sentences``: its generation's, where chunk and sentence ``i`` have the ids ``chunk_ids[i]`` and
+        ``sentence_ids[i]``; ``serials``: each document's; ``visible``: the filter keeping the version's rows."""
         self.client = client
         self.uri = uri
         self.chunks = chunks
+        self.vectors = vectors
         self.sentences = sentences
-        self.size = size
+        self.chunk_ids = chunk_ids
+        self.sentence_ids = sentence_ids
+        self.serials = serials
+        self.visible = visible
+        self.chunk_of = dict(zip(chunk_ids.tolist(), range(len(chunk_ids))))
         self.dense = manifest["store"]["dense"]
         self.dimension = int(manifest["model"]["dimension"])
 
     def __len__(self) -> int:
-        return self.size
+        return len(self.chunk_ids)
 
     def dense_top(self, vector: np.ndarray, n: int, doc_nos: list[int] | None = None) -> np.ndarray:
         """Chunk numbers of the ``n`` chunks nearest ``vector`` (inner product), nearest first."""
         params = {"metric_type": "IP"}
         if "ef" in self.dense:
             params["params"] = {"ef": max(int(self.dense["ef"]), n)}
-        hits = self._search([np.asarray(vector, np.float32).tolist()], "vector", n, params, _in("doc_no", doc_nos))
-        return np.array([hit["id"] for hit in hits], np.int64)
+        # the listed documents' rows are all the version's; without a list, the version's rows
+        where = self.visible if doc_nos is None else _in("doc", [self.serials[d] for d in doc_nos])
+        hits = self._search(self.vectors, [np.asarray(vector, np.float32).tolist()], "vector", n, params, where)
+        self._still_there()  # the rows searched were the version's only while it was kept
+        return np.array([self.chunk_of[hit["id"]] for hit in hits], np.int64)
 
     def keyword(self, text: str, n: int, doc_nos: list[int] | None = None) -> KeywordMatches:
         """The ``n`` best chunks for ``text`` by Milvus' BM25, best first; other chunks scored on demand."""
         terms = terms_of(text)  # as the chunks' terms were made
-        found = self._search([terms], "sparse", n, {"metric_type": "BM25"}, _in("doc_no", doc_nos)) if terms else []
+        found = self._search(self.chunks, [terms], "sparse", n, {"metric_type": "BM25"},
+                             _in("doc_no", doc_nos)) if terms else []
         hits = [(h["id"], _bm25(h)) for h in found]
         hits = [(i, score) for i, score in hits if score > 0]
         return KeywordMatches(np.array([i for i, _ in hits], np.int64), np.array([s for _, s in hits], np.float32),
@@ -93,22 +109,23 @@ class MilvusSearch:
         if not terms:
             return np.zeros(len(ids), np.float32)
         for batch in _batches(np.unique(ids)):
-            hits = self._search([terms], "sparse", len(batch), {"metric_type": "BM25"}, _in("id", batch.tolist()))
+            hits = self._search(self.chunks, [terms], "sparse", len(batch), {"metric_type": "BM25"},
+                                _in("id", batch.tolist()))
             scores.update((hit["id"], _bm25(hit)) for hit in hits)
         return np.array([scores.get(i, 0.0) for i in ids.tolist()], np.float32)
 
     def chunk_vectors(self, ids: np.ndarray) -> np.ndarray:
-        return self._vectors(self.chunks, ids)
+        return self._vectors(self.vectors, self.chunk_ids[np.asarray(ids, np.int64)])
 
     def sentence_vectors(self, ids: np.ndarray) -> np.ndarray:
-        return self._vectors(self.sentences, ids)
+        return self._vectors(self.sentences, self.sentence_ids[np.asarray(ids, np.int64)])
 
-    def _search(self, data: list, field: str, n: int, params: dict, where: str) -> list[dict]:
-        n = min(n, self.size, TOP_LIMIT)
+    def _search(self, name: str, data: list, field: str, n: int, params: dict, where: str) -> list[dict]:
+        n = min(n, len(self), TOP_LIMIT)
         if n < 1:
             return []
         with self._answering():
-            return list(self.client.search(self.chunks, data=data, anns_field=field, limit=n, filter=where,
+            return list(self.client.search(name, data=data, anns_field=field, limit=n, filter=where,
                                            search_params=params, output_fields=["id"])[0])
 
     def _vectors(self, name: str, ids: np.ndarray) -> np.ndarray:
@@ -120,10 +137,19 @@ class MilvusSearch:
                 found.update((r["id"], r["vector"]) for r in self.client.get(name, ids=batch.tolist(),
                                                                               output_fields=["vector"]))
         if len(found) != len(unique):
+            self._still_there()
             raise IndexCorruptError(f"the index in Milvus at {self.uri} is damaged (vectors are missing); "
                                     f"{REBUILD_HINT}")
         table = np.array([found[i] for i in unique.tolist()], np.float32).reshape(len(unique), self.dimension)
         return table[inverse]
+
+    def _still_there(self) -> None:
+        """Raise IndexMissingError when the version was dropped (its own collections go before its rows)."""
+        with answering(self.uri):
+            there = self.client.has_collection(self.chunks)
+        if not there:
+            raise IndexMissingError("the index version this assistant opened was removed by two newer builds; "
+                                    "open the index again (restart the app)")
 
     @contextmanager
     def _answering(self) -> Iterator[None]:
@@ -132,9 +158,7 @@ class MilvusSearch:
             with answering(self.uri):
                 yield
         except StoreUnavailableError:
-            if not self.client.has_collection(self.chunks):
-                raise IndexMissingError("the index version this assistant opened was removed by two newer builds; "
-                                        "open the index again (restart the app)") from None
+            self._still_there()
             raise
 
 

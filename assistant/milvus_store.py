@@ -1,37 +1,56 @@
-"""An index version in Milvus through pymilvus' MilvusClient: write and open.
+"""Index versions in Milvus through pymilvus' MilvusClient: write (incrementally) and open.
 
 The URI is what ``MilvusClient`` takes: ``http://HOST:PORT`` for a Milvus server, or a local
-file ending in ``.db`` for milvus-lite (embedded, the same client API). Each version is three
-collections named ``NAME__VERSION__KIND``:
+file ending in ``.db`` for milvus-lite (embedded, the same client API).
 
-- ``chunks``: id (the chunk number), doc_no, start, end, key (the embedding-cache key, hex), the
-  chunk's text cut from its document (``text[start:end]``), its BM25 ``terms`` (analysed; a BM25
-  function fills ``sparse`` from them) and its dense ``vector`` (inner product; FLAT, or HNSW
-  when the manifest's ``search`` asks for it, as ann.py chooses by size);
-- ``sentences``: id (the sentence number), doc_no, start, end, key, vector;
+A document's vectors and text are written once and shared by every version that holds the
+document unchanged; only new and changed documents are written by an update. Its rows sit in
+three collections shared by the versions of one *generation* (the model, its dimension and the
+dense index: a change of any starts a new generation, written whole), ``NAME__GENERATION__KIND``:
+
+- ``vectors``: each chunk's dense vector (inner product; FLAT, or HNSW when the manifest's
+  ``search`` asks for it, as ann.py chooses by size);
+- ``sentences``: each sentence's start, end, key (the embedding-cache key, hex) and vector;
 - ``documents``: each document's text and record (its JSON without the text) cut into ordered
-  parts under VARCHAR's 65,535 bytes and joined back exactly on open; the manifest is stored the
-  same way as document number -1. Milvus requires a vector field: ``unused`` is one.
+  parts under VARCHAR's 65,535 bytes and joined back exactly on open.
 
-The alias ``NAME`` names the live version's ``documents`` collection: a build writes and flushes
-the new collections, then points the alias at them in one ``alter_alias``, so an open sees one
-whole version. An opened version keeps its collection names, so a reader's results stay from
-its version while a new one is written; the previous version is kept and older ones dropped.
-Writers are not locked against each other: run one build at a time per name. An opened
-version searches through ``MilvusSearch`` (milvus_search.py).
+Each row carries its document's *serial* (a hash of the document's text, record, spans, keys and
+generation, so an unchanged document keeps it) and ``born``, the sequence number of the version
+that wrote it; a document's rows of each kind have consecutive ids, whose first the manifest
+gives. A version reads the rows born at or before it, less those of the documents it dropped
+(``dead``): a new version's rows stay invisible to the versions before it.
+
+Each version also has two collections of its own, ``NAME__VERSION__KIND``:
+
+- ``chunks``: id (the chunk number), doc_no, start, end, key, the chunk's text cut from its
+  document (``text[start:end]``) and its BM25 ``terms`` (analysed; a BM25 function fills
+  ``sparse`` from them). They are written whole for each version: milvus-lite keeps BM25
+  statistics per segment, so chunks written by a later update would be scored against their
+  own few (measured: a word's score fell from 4.36 to 0.13 in a segment of three chunks);
+- ``manifest``: the manifest, with the version's documents (serial and first ids), in parts.
+
+The alias ``NAME`` names the live version's ``manifest`` collection: a build writes and flushes
+the new rows and collections, then points the alias at them in one ``alter_alias``, so an open
+sees one whole version. An opened version keeps its collection names and filters, so a reader's
+results stay from its version while a new one is written; the previous version is kept, and the
+next build drops older ones (their own collections first, then the rows only they read), which
+their readers are told. Writers are not locked against each other: run one build at a time per
+name. An opened version searches through ``MilvusSearch`` (milvus_search.py).
 
 Keyword search is Milvus' BM25 (k1 1.5, b 0.75, the idf of bm25s' "lucene" method) over the
 chunk's terms as the folder store's BM25 makes them (``terms_of``: bm25s' tokenizer, its English
 stop words, the Snowball stemmer), and the question's terms made the same way, so both stores
 count the same terms. (Milvus' own English analysis would differ: milvus-lite 3.2.2 has no
-stemmer and refuses ``{"type": "english"}``.) milvus-lite keeps BM25 statistics per segment (a
-write is flushed once, so a version up to about 128 MB is one segment). README.md ("Milvus
-store") gives how its lists compare with bm25s' (bench/bench_milvus.py).
+stemmer and refuses ``{"type": "english"}``.) A version's chunks are flushed once, so a version
+up to about 128 MB is one segment. README.md ("Milvus store") gives how its lists compare with
+bm25s' (bench/bench_milvus.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import re
 import uuid
@@ -44,17 +63,17 @@ import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from assistant.embedding_cache import KEY
-from assistant.errors import IndexCorruptError, IndexMissingError, InputError
+from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
 from assistant.layout import REBUILD_HINT, Index, check_format_and_model
 from assistant.milvus_search import MilvusSearch, answering, collection, connect, terms_of
 from assistant.types import Document
 
 VARCHAR_BYTES = 65_535  # Milvus' largest VARCHAR, in UTF-8 bytes
-KINDS = ("chunks", "sentences", "documents")
-MANIFEST_NO = -1  # the document number under which the manifest is stored
+VERSION_KINDS = ("manifest", "chunks")  # a version's own collections
+SHARED_KINDS = ("vectors", "sentences", "documents")  # a generation's, shared by its versions
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}  # over bm25s' terms, already stemmed (terms_of)
 BATCH_BYTES = 8 << 20  # about this much data per insert request (Milvus takes up to 64 MB)
-SCAN_BATCH = 4096  # rows per query when a whole collection is read
+SCAN_BATCH = 4096  # rows per query when a collection is read
 CHECK_SAMPLE = 256  # chunks whose stored text is compared with their document's on open
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
 _ARRAYS = {"chunks.npy": "chunk_rows", "chunk_vectors.npy": "chunk_vectors", "chunk_keys.npy": "chunk_keys",
@@ -74,6 +93,20 @@ class MilvusVersion:
     sentence_rows: np.ndarray
     sentence_keys: np.ndarray
     search: MilvusSearch
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """Where a document's rows are in its generation's collections (the manifest's ``documents``): its
+    serial, and the first id and number of its chunk vectors, of its sentences and of its parts."""
+
+    serial: int
+    chunks: int
+    chunk_count: int
+    sentences: int
+    sentence_count: int
+    parts: int
+    part_count: int
 
 
 def _check_name(name: str) -> None:
@@ -104,47 +137,142 @@ def _live(client: MilvusClient, name: str) -> str | None:
     return client.describe_alias(name)["collection_name"].split("__")[1]
 
 
+def _owned(client: MilvusClient, name: str) -> list[tuple[str, str, str]]:
+    """The collections written under ``name``: (collection, version or generation, kind)."""
+    found = []
+    for other in client.list_collections():
+        pieces = other.split("__")
+        if len(pieces) == 3 and pieces[0] == name and pieces[2] in VERSION_KINDS + SHARED_KINDS:
+            found.append((other, pieces[1], pieces[2]))
+    return found
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
 def write_version(uri: str, name: str, manifest: dict, documents: list[Document],
                   arrays: dict[str, np.ndarray]) -> str:
-    """Write one complete version under ``name``, then make it the live one; the version's name.
+    """Write one version under ``name``, then make it the live one; the version's name.
 
-    ``manifest``, ``documents`` and ``arrays`` are what ``layout.write_version`` takes.
+    ``manifest``, ``documents`` and ``arrays`` are what ``layout.write_version`` takes (each
+    document's rows one slice, in document order). Only the rows of documents that the live
+    version does not hold unchanged are written, besides the version's chunks and manifest.
     """
     _check_name(name)
     version = f"v{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:6]}"
     dense = _dense_index(manifest.get("search", {"type": "flat"}))
-    manifest = {**manifest, "store": {"kind": "milvus", "version": version, "analyzer": ANALYZER, "dense": dense}}
-    manifest.pop("files", None)
     dimension = int(arrays["chunk_vectors.npy"].shape[1])
+    generation = _generation(manifest["model"]["name"], dimension, dense)
+    slices = {kind: _slices(arrays[f"{kind}s.npy"], len(documents)) for kind in ("chunk", "sentence")}
+    serials = [_serial(generation, doc, arrays, slices["chunk"][i], slices["sentence"][i])
+               for i, doc in enumerate(documents)]
     client = connect(uri)
     with answering(uri):
-        chunks = _span_rows(arrays, "chunk", documents)
-        _create_and_fill(client, collection(name, version, "chunks"), _span_schema(dimension, text=True),
-                         {"vector": dense, "sparse": {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25"}},
-                         chunks)
-        _create_and_fill(client, collection(name, version, "sentences"), _span_schema(dimension, text=False),
-                         {"vector": _dense_index({"type": "flat"})}, _span_rows(arrays, "sentence", documents))
-        target = collection(name, version, "documents")
-        _create_and_fill(client, target, _documents_schema(), {"unused": _dense_index({"type": "flat"})},
-                         _document_rows(manifest, documents))
-        previous = _live(client, name)
-        if previous is None:
+        live = _live(client, name)
+        previous = _readable_manifest(client, name, live)
+        same = previous is not None and previous["store"]["generation"] == generation
+        held = {placed.serial: placed for placed in _placements(previous)} if same else {}
+        next_ids = dict(previous["store"]["next_ids"]) if same else dict.fromkeys(SHARED_KINDS, 0)
+        seq = previous["store"]["seq"] + 1 if previous else 1
+        shared = {kind: collection(name, generation, kind) for kind in SHARED_KINDS}
+        # what no version after this write reads goes first: older versions' own collections, then their rows
+        keep = {generation} | ({previous["store"]["generation"]} if previous else set())
+        for other, owner, kind in _owned(client, name):
+            if owner != live and (kind in VERSION_KINDS or owner not in keep or (owner == generation and not same)):
+                client.drop_collection(other)
+        if same:
+            for kind in SHARED_KINDS:  # rows of documents the live version dropped, and of a failed write
+                client.delete(shared[kind], filter=f"id >= {next_ids[kind]} or doc not in {sorted(held)}")
+        else:
+            _create(client, shared["vectors"], _vectors_schema(dimension), {"vector": dense})
+            flat = _dense_index({"type": "flat"})
+            _create(client, shared["sentences"], _sentences_schema(dimension), {"vector": flat})
+            _create(client, shared["documents"], _documents_schema(), {"unused": flat})
+        placed, fresh = [], []
+        for number, serial in enumerate(serials):
+            if serial not in held:
+                document = _document_parts(documents[number])
+                held[serial] = _place(serial, next_ids, slices["chunk"][number], slices["sentence"][number], document)
+                fresh.append((number, held[serial], document))
+            placed.append(held[serial])
+        _fill(client, shared["vectors"], _vector_rows(arrays, slices["chunk"], fresh, seq))
+        _fill(client, shared["sentences"], _sentence_rows(arrays, slices["sentence"], fresh, seq))
+        _fill(client, shared["documents"], _part_rows(fresh, seq))
+        dead = sorted(set(_serials_of(previous)) - set(serials)) if same else []  # still in the shared rows
+        manifest = {**manifest, "store": {
+            "kind": "milvus", "version": version, "seq": seq, "generation": generation, "analyzer": ANALYZER,
+            "dense": dense, "next_ids": next_ids, "dead": dead,
+            "documents": [list(dataclasses.astuple(p)) for p in placed]}}
+        manifest.pop("files", None)
+        chunks = collection(name, version, "chunks")
+        _create(client, chunks, _chunks_schema(), {"sparse": {"index_type": "SPARSE_INVERTED_INDEX",
+                                                              "metric_type": "BM25"}})
+        _fill(client, chunks, _chunk_rows(arrays, documents))
+        target = collection(name, version, "manifest")
+        _create(client, target, _manifest_schema(), {"unused": _dense_index({"type": "flat"})})
+        _fill(client, target, ({"id": i, "text": part, "unused": [1.0, 0.0]}
+                               for i, part in enumerate(parts(json.dumps(manifest, ensure_ascii=False)))))
+        if live is None:
             client.create_alias(target, name)
         else:
             client.alter_alias(target, name)
-        for other in client.list_collections():
-            pieces = other.split("__")
-            if len(pieces) == 3 and pieces[0] == name and pieces[1] not in (version, previous) and pieces[2] in KINDS:
-                client.drop_collection(other)
     return version
+
+
+def _readable_manifest(client: MilvusClient, name: str, live: str | None) -> dict | None:
+    """The live version's manifest; None when there is none, or it cannot be read (it is replaced whole)."""
+    try:
+        return _read_manifest(client, collection(name, live, "manifest"), f"Milvus under {name!r}") if live else None
+    except (IndexCorruptError, IndexMismatchError):
+        return None
+
+
+def _place(serial: int, next_ids: dict[str, int], chunks: slice, sentences: slice,
+           document: tuple[list[str], list[str]]) -> _Placed:
+    """A new document's place: the next free ids of each kind, which it then takes (``next_ids`` moves on)."""
+    counts = {"vectors": chunks.stop - chunks.start, "sentences": sentences.stop - sentences.start,
+              "documents": len(document[0])}
+    firsts = dict(next_ids)
+    next_ids.update({kind: firsts[kind] + counts[kind] for kind in SHARED_KINDS})
+    return _Placed(serial, firsts["vectors"], counts["vectors"], firsts["sentences"], counts["sentences"],
+                   firsts["documents"], counts["documents"])
 
 
 def index_arrays(index: Index) -> dict[str, np.ndarray]:
     """The arrays of a loaded folder version by file name, as ``write_version`` takes them (to copy it to Milvus)."""
     return {file: getattr(index, attribute) for file, attribute in _ARRAYS.items()}
+
+
+def _generation(model: str, dimension: int, dense: dict) -> str:
+    """The name of the generation whose rows a version with this model and dense index can share."""
+    spec = json.dumps([model, dimension, dense], sort_keys=True)
+    return "g" + hashlib.sha256(spec.encode("utf-8")).hexdigest()[:12]
+
+
+def _slices(rows: np.ndarray, count: int) -> list[slice]:
+    """Each document's slice of a rows array (document number, start, end), stored in document order."""
+    if len(rows) and np.any(np.diff(rows[:, 0]) < 0):
+        raise ValueError("the rows of a version are not in document order")
+    bounds = np.searchsorted(rows[:, 0], np.arange(count + 1), side="left")
+    return [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(count)]
+
+
+def _serial(generation: str, doc: Document, arrays: dict[str, np.ndarray], chunks: slice, sentences: slice) -> int:
+    """The document's serial: the same for the same text, record, spans and keys in one generation."""
+    digest = hashlib.sha256(generation.encode("utf-8"))
+    digest.update(json.dumps(doc.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    for kind, part in (("chunk", chunks), ("sentence", sentences)):
+        digest.update(np.ascontiguousarray(arrays[f"{kind}s.npy"][part, 1:], np.int64).tobytes())
+        digest.update(np.ascontiguousarray(arrays[f"{kind}_keys.npy"][part], KEY).tobytes())
+    return int.from_bytes(digest.digest()[:8], "big") >> 1  # a positive int64
+
+
+def _placements(manifest: dict | None) -> list[_Placed]:
+    return [_Placed(*entry) for entry in manifest["store"]["documents"]] if manifest else []
+
+
+def _serials_of(manifest: dict | None) -> list[int]:
+    return [placed.serial for placed in _placements(manifest)]
 
 
 def _dense_index(spec: dict) -> dict:
@@ -155,35 +283,62 @@ def _dense_index(spec: dict) -> dict:
     return {"index_type": "FLAT", "metric_type": "IP"}
 
 
-def _span_schema(dimension: int, *, text: bool):
+def _shared_schema():
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("doc", DataType.INT64)  # the document's serial
+    schema.add_field("born", DataType.INT64)  # the sequence number of the version that wrote the row
+    return schema
+
+
+def _vectors_schema(dimension: int):
+    schema = _shared_schema()
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    return schema
+
+
+def _sentences_schema(dimension: int):
+    schema = _shared_schema()
+    for field in ("start", "end"):
+        schema.add_field(field, DataType.INT64)
+    schema.add_field("key", DataType.VARCHAR, max_length=32)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    return schema
+
+
+def _documents_schema():
+    schema = _shared_schema()
+    schema.add_field("part", DataType.INT64)
+    for field in ("text", "record"):
+        schema.add_field(field, DataType.VARCHAR, max_length=VARCHAR_BYTES)
+    schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus requires a vector field
+    return schema
+
+
+def _chunks_schema():
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     for field in ("doc_no", "start", "end"):
         schema.add_field(field, DataType.INT64)
     schema.add_field("key", DataType.VARCHAR, max_length=32)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    if text:
-        schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES)
-        schema.add_field("terms", DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True,
-                         analyzer_params=ANALYZER)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
-                                     output_field_names=["sparse"]))
+    schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES)
+    schema.add_field("terms", DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True,
+                     analyzer_params=ANALYZER)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                                 output_field_names=["sparse"]))
     return schema
 
 
-def _documents_schema():
+def _manifest_schema():
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("doc_no", DataType.INT64)
-    schema.add_field("part", DataType.INT64)
-    for field in ("doc_id", "text", "record"):
-        schema.add_field(field, DataType.VARCHAR, max_length=VARCHAR_BYTES)
+    schema.add_field("id", DataType.INT64, is_primary=True)  # the part's number
+    schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES)
     schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
     return schema
 
 
-def _create_and_fill(client: MilvusClient, name: str, schema, indexes: dict[str, dict], rows: Iterable[dict]) -> None:
+def _create(client: MilvusClient, name: str, schema, indexes: dict[str, dict]) -> None:
     params = client.prepare_index_params()
     for field, spec in indexes.items():
         params.add_index(field_name=field, index_type=spec["index_type"], metric_type=spec["metric_type"],
@@ -191,6 +346,10 @@ def _create_and_fill(client: MilvusClient, name: str, schema, indexes: dict[str,
     client.create_collection(name, schema=schema, consistency_level="Strong")
     client.create_index(name, params, sync=False)  # on no rows yet: pymilvus' wait would only sleep 0.5 s an index
     client.load_collection(name)
+
+
+def _fill(client: MilvusClient, name: str, rows: Iterable[dict]) -> None:
+    """Insert ``rows`` in requests of about BATCH_BYTES, then flush once (one segment: see BM25 above)."""
     batch: list[dict] = []
     size = 0
     for row in rows:
@@ -204,33 +363,52 @@ def _create_and_fill(client: MilvusClient, name: str, schema, indexes: dict[str,
     client.flush(name)
 
 
-def _span_rows(arrays: dict[str, np.ndarray], kind: str, documents: list[Document]) -> Iterator[dict]:
-    rows, vectors = arrays[f"{kind}s.npy"], arrays[f"{kind}_vectors.npy"]
-    keys = np.ascontiguousarray(arrays[f"{kind}_keys.npy"], KEY).view(np.uint8).reshape(-1, KEY.itemsize)
-    for i, (doc_no, start, end) in enumerate(rows.tolist()):
-        row = {"id": i, "doc_no": doc_no, "start": start, "end": end, "key": keys[i].tobytes().hex(),
-               "vector": np.asarray(vectors[i], np.float32).tolist()}
-        if kind == "chunk":
-            row["text"] = text = documents[doc_no].text[start:end]
-            row["terms"] = terms_of(text)
-            if len(text.encode("utf-8")) > VARCHAR_BYTES:
-                raise InputError(f"chunk {i} of {documents[doc_no].doc_id} is longer than Milvus stores in one "
-                                 f"text ({VARCHAR_BYTES} bytes); index with fewer tokens per chunk")
-        yield row
+def _hex_keys(keys: np.ndarray) -> list[str]:
+    return [k.tobytes().hex() for k in np.ascontiguousarray(keys, KEY).view(np.uint8).reshape(-1, KEY.itemsize)]
 
 
-def _document_rows(manifest: dict, documents: list[Document]) -> Iterator[dict]:
-    items = [(MANIFEST_NO, "", "", manifest)]
-    items += [(number, doc.doc_id, doc.text, {k: v for k, v in doc.to_dict().items() if k != "text"})
-              for number, doc in enumerate(documents)]
-    row_id = 0
-    for doc_no, doc_id, text, record in items:
-        texts, records = parts(text), parts(json.dumps(record, ensure_ascii=False))
-        for part in range(max(len(texts), len(records))):
-            yield {"id": row_id, "doc_no": doc_no, "part": part, "doc_id": doc_id,
-                   "text": texts[part] if part < len(texts) else "",
-                   "record": records[part] if part < len(records) else "", "unused": [1.0, 0.0]}
-            row_id += 1
+def _chunk_rows(arrays: dict[str, np.ndarray], documents: list[Document]) -> Iterator[dict]:
+    keys = _hex_keys(arrays["chunk_keys.npy"])
+    for i, (doc_no, start, end) in enumerate(arrays["chunks.npy"].tolist()):
+        text = documents[doc_no].text[start:end]
+        if len(text.encode("utf-8")) > VARCHAR_BYTES:
+            raise InputError(f"chunk {i} of {documents[doc_no].doc_id} is longer than Milvus stores in one "
+                             f"text ({VARCHAR_BYTES} bytes); index with fewer tokens per chunk")
+        yield {"id": i, "doc_no": doc_no, "start": start, "end": end, "key": keys[i], "text": text,
+               "terms": terms_of(text)}
+
+
+def _vector_rows(arrays: dict[str, np.ndarray], slices: list[slice], fresh: list, seq: int) -> Iterator[dict]:
+    vectors = arrays["chunk_vectors.npy"]
+    for number, placed, _ in fresh:
+        for offset, i in enumerate(range(slices[number].start, slices[number].stop)):
+            yield {"id": placed.chunks + offset, "doc": placed.serial, "born": seq,
+                   "vector": np.asarray(vectors[i], np.float32).tolist()}
+
+
+def _sentence_rows(arrays: dict[str, np.ndarray], slices: list[slice], fresh: list, seq: int) -> Iterator[dict]:
+    rows, vectors = arrays["sentences.npy"], arrays["sentence_vectors.npy"]
+    for number, placed, _ in fresh:
+        part = slices[number]
+        keys = _hex_keys(arrays["sentence_keys.npy"][part])
+        for offset, i in enumerate(range(part.start, part.stop)):
+            yield {"id": placed.sentences + offset, "doc": placed.serial, "born": seq, "start": int(rows[i, 1]),
+                   "end": int(rows[i, 2]), "key": keys[offset], "vector": np.asarray(vectors[i], np.float32).tolist()}
+
+
+def _document_parts(doc: Document) -> tuple[list[str], list[str]]:
+    """A document's text and record (its JSON without the text), each cut into as many parts as the longer needs."""
+    texts = parts(doc.text)
+    records = parts(json.dumps({k: v for k, v in doc.to_dict().items() if k != "text"}, ensure_ascii=False))
+    count = max(len(texts), len(records))
+    return texts + [""] * (count - len(texts)), records + [""] * (count - len(records))
+
+
+def _part_rows(fresh: list, seq: int) -> Iterator[dict]:
+    for _, placed, (texts, records) in fresh:
+        for part, (text, record) in enumerate(zip(texts, records)):
+            yield {"id": placed.parts + part, "doc": placed.serial, "born": seq, "part": part, "text": text,
+                   "record": record, "unused": [1.0, 0.0]}
 
 
 def parts(text: str, limit: int = VARCHAR_BYTES) -> list[str]:
@@ -255,8 +433,8 @@ def open_version(uri: str, name: str, model: str | None = None) -> MilvusVersion
 
     Raises IndexMissingError when nothing was written under ``name``, IndexMismatchError when
     it was built with another format or with a model other than ``model``, IndexCorruptError
-    when its records disagree (a chunk's stored text is not its document's text at its offsets),
-    StoreUnavailableError when Milvus fails to answer.
+    when its records disagree (a chunk's stored text is not its document's text at its offsets,
+    rows are missing), StoreUnavailableError when Milvus fails to answer.
     """
     _check_name(name)
     where = f"Milvus at {uri} under the name {name!r}"
@@ -265,18 +443,30 @@ def open_version(uri: str, name: str, model: str | None = None) -> MilvusVersion
         version = _live(client, name)
         if version is None:
             raise IndexMissingError(f"no index named {name!r} in Milvus at {uri}; run `assistant index` to build one")
-        for kind in KINDS:  # a server (or a milvus-lite file reopened by another process) may hold them released
-            client.load_collection(collection(name, version, kind))
-        manifest, documents = _read_documents(client, collection(name, version, "documents"), where)
+        manifest = _read_manifest(client, collection(name, version, "manifest"), where)
         check_format_and_model(where, manifest, model)
-        counts = manifest["counts"]
-        chunk_rows, chunk_keys = _read_spans(client, collection(name, version, "chunks"), counts["chunks"], where)
-        sentence_rows, sentence_keys = _read_spans(client, collection(name, version, "sentences"),
-                                                   counts["sentences"], where)
+        try:
+            store = manifest["store"]
+            placed = _placements(manifest)
+            shared = {kind: collection(name, store["generation"], kind) for kind in SHARED_KINDS}
+            visible = f"born <= {int(store['seq'])}" + (f" and doc not in {store['dead']}" if store["dead"] else "")
+            if manifest["counts"]["documents"] != len(placed):
+                raise ValueError("the manifest counts other documents")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _corrupt(where, f"unreadable manifest: {exc}") from exc
+        for kind in SHARED_KINDS:  # a server (or a milvus-lite file reopened by another process) may hold them released
+            client.load_collection(shared[kind])
+        client.load_collection(collection(name, version, "chunks"))
+        documents = _read_documents(client, shared["documents"], placed, visible, where)
+        chunk_rows, chunk_keys = _read_chunks(client, collection(name, version, "chunks"), manifest["counts"]["chunks"],
+                                              where)
+        sentence_rows, sentence_keys, sentence_ids = _read_sentences(client, shared["sentences"], placed, visible,
+                                                                     where)
         for rows in (chunk_rows, sentence_rows):
             _check_bounds(rows, documents, where)
-        search = MilvusSearch(client, uri, collection(name, version, "chunks"), collection(name, version, "sentences"),
-                              len(chunk_rows), manifest)
+        chunk_ids = _chunk_ids(chunk_rows, placed, where)
+        search = MilvusSearch(client, uri, collection(name, version, "chunks"), shared["vectors"], shared["sentences"],
+                              chunk_ids, sentence_ids, [p.serial for p in placed], visible, manifest)
         _check_texts(client, search.chunks, chunk_rows, documents, where)
     return MilvusVersion(version, manifest, documents, chunk_rows, chunk_keys, sentence_rows, sentence_keys, search)
 
@@ -285,47 +475,106 @@ def _corrupt(where: str, what: str) -> IndexCorruptError:
     return IndexCorruptError(f"the index in {where} is damaged ({what}); {REBUILD_HINT}")
 
 
-def _scan(client: MilvusClient, name: str, fields: list[str]) -> Iterator[dict]:
-    """Every row of a collection whose ids run from 0 without gaps, a page of ids at a time (pymilvus'
-    query iterator warns on every use with milvus-lite)."""
+def _windows(ranges: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Id windows of at most SCAN_BATCH covering ``ranges`` (first id, count), adjacent ranges merged."""
+    merged: list[list[int]] = []
+    for first, count in sorted(ranges):
+        if count <= 0:
+            continue
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], first + count)
+        else:
+            merged.append([first, first + count])
+    for begin, end in merged:
+        for low in range(begin, end, SCAN_BATCH):
+            yield low, min(low + SCAN_BATCH, end)
+
+
+def _scan(client: MilvusClient, name: str, windows: Iterable[tuple[int, int]], fields: list[str],
+          where: str = "") -> Iterator[dict]:
+    """The rows of a collection in id windows, one query each (pymilvus' query iterator warns on every use
+    with milvus-lite)."""
+    for low, high in windows:
+        yield from client.query(name, filter=f"id >= {low} and id < {high}" + (f" and {where}" if where else ""),
+                                output_fields=fields)
+
+
+def _read_manifest(client: MilvusClient, name: str, where: str) -> dict:
+    if not client.has_collection(name):
+        raise IndexMismatchError(f"the index in {where} was written by an earlier version of the assistant; "
+                                 "run `assistant index` with this store to write it again")
+    client.load_collection(name)  # a server (or a milvus-lite file reopened by another process) may hold it released
+    rows = []
     begin = 0
-    while page := client.query(name, filter=f"id >= {begin} and id < {begin + SCAN_BATCH}", output_fields=fields):
-        yield from page
+    while page := client.query(name, filter=f"id >= {begin} and id < {begin + SCAN_BATCH}", output_fields=["text"]):
+        rows += page
         begin += SCAN_BATCH
-
-
-def _read_documents(client: MilvusClient, name: str, where: str) -> tuple[dict, list[Document]]:
-    pieces: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for row in _scan(client, name, ["doc_no", "part", "text", "record"]):
-        pieces[row["doc_no"]].append((row["part"], row["text"], row["record"]))
-    if sorted(pieces) != list(range(MANIFEST_NO, len(pieces) - 1)):
-        raise _corrupt(where, "document numbers are missing")
-    joined = {}
-    for doc_no, rows in pieces.items():
-        rows.sort()
-        if [part for part, _, _ in rows] != list(range(len(rows))):
-            raise _corrupt(where, f"parts of document {doc_no} are missing")
-        joined[doc_no] = ("".join(r[1] for r in rows), "".join(r[2] for r in rows))
+    rows.sort(key=lambda r: r["id"])
     try:
-        manifest = json.loads(joined[MANIFEST_NO][1])
-        documents = [Document.from_dict({**json.loads(joined[i][1]), "text": joined[i][0]})
-                     for i in range(len(joined) - 1)]
+        if [r["id"] for r in rows] != list(range(len(rows))):
+            raise ValueError("parts are missing")
+        manifest = json.loads("".join(r["text"] for r in rows))
         manifest["format_version"]
         manifest["store"]["dense"]
-        if manifest["counts"]["documents"] != len(documents):
-            raise ValueError("the manifest counts other documents")
+        return manifest
     except (ValueError, KeyError, TypeError) as exc:
-        raise _corrupt(where, f"unreadable manifest or document record: {exc}") from exc
-    return manifest, documents
+        raise _corrupt(where, f"unreadable manifest: {exc}") from exc
 
 
-def _read_spans(client: MilvusClient, name: str, count: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_documents(client: MilvusClient, name: str, placed: list[_Placed], visible: str,
+                    where: str) -> list[Document]:
+    pieces: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for row in _scan(client, name, _windows((p.parts, p.part_count) for p in placed),
+                     ["doc", "part", "text", "record"], visible):
+        pieces[row["doc"]].append((row["part"], row["text"], row["record"]))
+    documents = []
+    for number, p in enumerate(placed):
+        rows = sorted(pieces.get(p.serial, []))
+        if [part for part, _, _ in rows] != list(range(p.part_count)):
+            raise _corrupt(where, f"parts of document {number} are missing")
+        try:
+            record = json.loads("".join(r[2] for r in rows))
+            documents.append(Document.from_dict({**record, "text": "".join(r[1] for r in rows)}))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _corrupt(where, f"unreadable document record: {exc}") from exc
+    return documents
+
+
+def _read_chunks(client: MilvusClient, name: str, count: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     rows = sorted((r["id"], r["doc_no"], r["start"], r["end"], r["key"])
-                  for r in _scan(client, name, ["id", "doc_no", "start", "end", "key"]))
+                  for r in _scan(client, name, _windows([(0, count)]), ["id", "doc_no", "start", "end", "key"]))
     if [r[0] for r in rows] != list(range(count)):
-        raise _corrupt(where, f"{name.rsplit('__', 1)[1]} are missing: {len(rows)} of {count} stored")
+        raise _corrupt(where, f"chunks are missing: {len(rows)} of {count} stored")
     table = np.array([r[1:4] for r in rows], np.int64).reshape(-1, 3)
     return table, np.array([bytes.fromhex(r[4]) for r in rows], KEY)
+
+
+def _read_sentences(client: MilvusClient, name: str, placed: list[_Placed], visible: str,
+                    where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The version's sentence rows and keys in document order, and the id of each in ``name``."""
+    counts = [p.sentence_count for p in placed]
+    found = {r["id"]: (r["start"], r["end"], r["key"]) for r in _scan(
+        client, name, _windows((p.sentences, n) for p, n in zip(placed, counts)), ["id", "start", "end", "key"],
+        visible)}
+    ids = np.concatenate([np.arange(p.sentences, p.sentences + n, dtype=np.int64) for p, n in zip(placed, counts)]
+                         or [np.zeros(0, np.int64)])
+    if len(found) != len(ids) or not all(i in found for i in ids.tolist()):
+        raise _corrupt(where, f"sentences are missing: {len(found)} of {len(ids)} stored")
+    doc_nos = np.repeat(np.arange(len(placed), dtype=np.int64), counts)
+    table = np.array([(d, *found[i][:2]) for d, i in zip(doc_nos.tolist(), ids.tolist())], np.int64).reshape(-1, 3)
+    return table, np.array([bytes.fromhex(found[i][2]) for i in ids.tolist()], KEY), ids
+
+
+def _chunk_ids(rows: np.ndarray, placed: list[_Placed], where: str) -> np.ndarray:
+    """The id of each chunk's vector in the generation's ``vectors``: its document's first, plus its place
+    among the document's chunks."""
+    counts = np.array([p.chunk_count for p in placed], np.int64)
+    doc_nos = rows[:, 0]
+    if np.any(np.diff(doc_nos) < 0) or not np.array_equal(np.bincount(doc_nos, minlength=len(placed)), counts):
+        raise _corrupt(where, "the chunks are not those the manifest counts")
+    starts = np.cumsum(counts) - counts  # the chunk number of each document's first chunk
+    firsts = np.array([p.chunks for p in placed], np.int64)
+    return firsts[doc_nos] + np.arange(len(rows), dtype=np.int64) - starts[doc_nos]
 
 
 def _check_bounds(rows: np.ndarray, documents: list[Document], where: str) -> None:

@@ -6,8 +6,10 @@
 
 Milvus needs the ``scale`` extra (``pip install -e '.[scale]'``). A build always writes the index
 folder first (incrementally: only new or changed documents are embedded); with a Milvus store
-the new version is then copied into Milvus under ``MILVUS_NAME`` and goes live there with one
-alias switch (milvus_store.py), so a Milvus store can be rebuilt from the folder at any time.
+the new version is then written to Milvus under ``MILVUS_NAME`` (incrementally too: the vectors
+and texts of documents the live version holds unchanged are not written again) and goes live
+there with one alias switch (milvus_store.py), so a Milvus store can be rebuilt from the folder
+at any time.
 """
 
 from __future__ import annotations

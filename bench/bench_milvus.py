@@ -11,7 +11,9 @@ compares, for every question:
 - keyword quality: how often each top-10 holds a chunk containing the gold answer;
 - dense: Milvus' FLAT top-10 with FAISS exact search (the same list, in the same order), also
   restricted to the question's source documents (FAISS with an ID selector) for the questions
-  that have one.
+  that have one;
+- writing: the first write of the version, and an update after one document changed (a
+  sentence added to the corpus's first text file): its time and the shared rows it wrote.
 
 Prints a Markdown table and writes bench/results/milvus.json.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -79,7 +82,9 @@ def answer_rate(texts: list[str], lists: list[list[int]], questions: list[dict])
 
 
 def measure(name: str, encoder: SentenceTransformerEncoder, work: Path) -> dict:
-    corpus, questions_file = SETS[name]
+    source, questions_file = SETS[name]
+    corpus = work / name / "corpus"  # a copy, changed below
+    shutil.copytree(source, corpus)
     settings = Settings(corpus_dir=corpus, index_dir=work / name / "index")
     build_index(settings, encoder)
     index = load_index(settings.index_dir)
@@ -115,6 +120,7 @@ def measure(name: str, encoder: SentenceTransformerEncoder, work: Path) -> dict:
     return {
         "corpus": {"documents": len(index.documents), "chunks": len(index), "questions": len(questions)},
         "write_s": round(written, 2),
+        "update": update(settings, encoder, work / "milvus.db", name.replace("-", "_")),
         "keyword_vs_bm25s": agreement(lists["stemmed"], lists["milvus"]),
         "keyword_vs_bm25s_unstemmed": agreement(lists["unstemmed"], lists["milvus"]),
         "bm25s_unstemmed_vs_stemmed": agreement(lists["stemmed"], lists["unstemmed"]),
@@ -125,6 +131,28 @@ def measure(name: str, encoder: SentenceTransformerEncoder, work: Path) -> dict:
                                     for kind in ("stemmed", "unstemmed", "milvus")},
         "ms_p50": {kind: round(1000 * float(np.median(t)), 2) for kind, t in timings.items()},
     }
+
+
+def update(settings: Settings, encoder: SentenceTransformerEncoder, uri: Path, name: str) -> dict:
+    """Change one document (a sentence added to the first text file), rebuild the folder, and write the new
+    version: its time, and the rows it wrote to the collections the versions share against all of them."""
+    first = sorted(p for p in settings.corpus_dir.rglob("*") if p.suffix in (".txt", ".md"))[0]
+    first.write_text(first.read_text(encoding="utf-8") + "\n\nThis sentence was added for the update.\n",
+                     encoding="utf-8")
+    build_index(settings, encoder)
+    index = load_index(settings.index_dir)
+    started = time.perf_counter()
+    milvus_store.write_version(str(uri), name, index.manifest, index.documents, milvus_store.index_arrays(index))
+    written = time.perf_counter() - started
+    opened = milvus_store.open_version(str(uri), name, index.model)
+    client = opened.search.client
+    counts = {}
+    for kind in milvus_store.SHARED_KINDS:
+        shared = milvus_store.collection(name, opened.manifest["store"]["generation"], kind)
+        rows = [client.query(shared, filter=where, output_fields=["count(*)"])[0]["count(*)"]
+                for where in (f"born == {opened.manifest['store']['seq']}", "")]
+        counts[kind] = {"written": rows[0], "stored": rows[1]}
+    return {"write_s": round(written, 2), "rows": counts}
 
 
 def _unstemmed_scores(bm25: bm25s.BM25, text: str) -> np.ndarray:
@@ -154,6 +182,12 @@ def main() -> None:
               f"| {' / '.join(str(v) for v in r['keyword_answer_in_top10'].values())} "
               f"| {r['dense_identical']} ({r['dense_identical_filtered']}, {r['filtered_questions']} questions) "
               f"| {r['ms_p50']['keyword']} / {r['ms_p50']['dense']} |")
+    print("\n| set | first write s | update after one document changed s | rows it wrote / stored: vectors, "
+          "sentences, document parts |")
+    print("|---|---|---|---|")
+    for name, r in results.items():
+        rows = ", ".join(f"{n['written']} / {n['stored']}" for n in r["update"]["rows"].values())
+        print(f"| {name} | {r['write_s']} | {r['update']['write_s']} | {rows} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from pymilvus import MilvusClient  # noqa: E402
+from pymilvus import DataType, MilvusClient  # noqa: E402
 
 from assistant import ann, milvus_store  # noqa: E402
 from assistant.config import Settings  # noqa: E402
@@ -124,8 +124,8 @@ def test_long_document_is_split_and_joined_exactly(tmp_path: Path) -> None:
     opened = milvus_store.open_version(uri, "long", "fake-encoder")
     assert opened.documents[0].to_dict() == doc.to_dict()
     client = MilvusClient(uri)
-    stored = client.query(milvus_store.collection("long", opened.version, "documents"), filter="doc_no == 0",
-                          output_fields=["text"], limit=100)
+    stored = client.query(milvus_store.collection("long", opened.manifest["store"]["generation"], "documents"),
+                          filter="part >= 0", output_fields=["text"], limit=100)
     assert len(stored) >= 3 and all(len(r["text"].encode("utf-8")) <= milvus_store.VARCHAR_BYTES for r in stored)
     chunks = client.query(opened.search.chunks, filter="id >= 0", output_fields=["text"], limit=10)
     assert sorted(r["text"] for r in chunks) == sorted(texts)
@@ -219,11 +219,59 @@ def test_reader_keeps_its_version_while_new_ones_are_written(built: tuple[Index,
     assert fresh.documents[fresh.chunk_rows[found[0], 0]].doc_id == "new"
     # a third version: the second stays as the previous one, the first is dropped, its reader is told
     third = milvus_store.write_version(uri, "live", *inputs(index))
-    kept = {c.split("__")[1] for c in MilvusClient(uri).list_collections() if c.startswith("live__")}
+    kept = {c.split("__")[1] for c in MilvusClient(uri).list_collections() if c.startswith("live__v")}
     assert kept == {second, third}
     assert fresh.search.keyword("quokka", 5).ids.tolist() == found.tolist()
     with pytest.raises(IndexMissingError, match="removed by two newer builds; open the index again"):
         reader.search.dense_top(index.chunk_vectors[0], 3)
+
+
+def _rows(client: MilvusClient, name: str, where: str = "") -> int:
+    return client.query(name, filter=where, output_fields=["count(*)"])[0]["count(*)"]
+
+
+def test_an_update_writes_only_new_and_changed_documents(built: tuple[Index, str], tmp_path: Path) -> None:
+    """Vectors, sentences and texts are written once per document and shared by the versions that hold
+    it unchanged; each version still reads exactly its own documents, and BM25 counts its own chunks."""
+    index, uri = built
+    client = MilvusClient(uri)
+    milvus_store.write_version(uri, "grow", *inputs(index))
+    first = milvus_store.open_version(uri, "grow")
+    shared = {kind: milvus_store.collection("grow", first.manifest["store"]["generation"], kind)
+              for kind in milvus_store.SHARED_KINDS}
+    assert _rows(client, shared["vectors"]) == len(index)
+    changed = {"far.txt": FAR["far.txt"].replace("dawn", "dusk"), "new.txt": "The quokka grins at the photographer.\n"}
+    newer = build(tmp_path, changed)
+    milvus_store.write_version(uri, "grow", *inputs(newer))
+    written = [d for d in range(len(newer.documents)) if newer.documents[d].doc_id in ("far", "new")]
+    assert len(written) == 2
+    # only the two documents' rows were written: the others' are the first version's
+    assert _rows(client, shared["vectors"], "born == 2") == int(np.isin(newer.chunk_rows[:, 0], written).sum()) > 0
+    assert _rows(client, shared["sentences"], "born == 2") == int(np.isin(newer.sentence_rows[:, 0], written).sum())
+    assert _rows(client, shared["vectors"], "born == 1") == len(index)  # far's old rows serve the first version
+    second = milvus_store.open_version(uri, "grow")
+    assert [d.to_dict() for d in second.documents] == [d.to_dict() for d in newer.documents]
+    for mine, theirs in (("chunk_rows", "chunk_rows"), ("chunk_keys", "chunk_keys"),
+                         ("sentence_rows", "sentence_rows"), ("sentence_keys", "sentence_keys")):
+        assert np.array_equal(getattr(second, mine), getattr(newer, theirs)), mine
+    everything = np.arange(len(newer))
+    assert np.array_equal(second.search.chunk_vectors(everything), newer.chunk_vectors)
+    assert np.array_equal(second.search.sentence_vectors(np.arange(len(newer.sentence_rows))), newer.sentence_vectors)
+    for vector in newer.chunk_vectors[::3]:  # each version finds its own chunks, all of them
+        assert sorted(second.search.dense_top(vector, len(newer) + 5).tolist()) == everything.tolist()
+        assert sorted(first.search.dense_top(vector, len(index) + 5).tolist()) == list(range(len(index)))
+    for word in ("dusk", "quokka", "zeppelin"):  # BM25 over the version's own chunks, as bm25s counts them
+        found = second.search.keyword(word, 5)
+        assert found.ids.size and np.allclose(found.scores, 2.5 * newer.keyword.scores(word)[found.ids], rtol=1e-5)
+    assert first.search.keyword("dusk", 5).ids.size == 0 == first.search.keyword("quokka", 5).ids.size
+    # a third version drops the first: the rows only it read go, the second's stay
+    milvus_store.write_version(uri, "grow", *inputs(index))
+    third = milvus_store.open_version(uri, "grow")
+    assert np.array_equal(third.search.chunk_vectors(np.arange(len(index))), index.chunk_vectors)
+    assert _rows(client, shared["vectors"]) == len(newer) + int((index.chunk_rows[:, 0] == written[0]).sum())
+    assert np.array_equal(second.search.chunk_vectors(everything), newer.chunk_vectors)
+    with pytest.raises(IndexMissingError, match="removed by two newer builds"):
+        first.search.chunk_vectors(np.arange(len(index)))
 
 
 def test_open_errors_say_what_to_do(built: tuple[Index, str]) -> None:
@@ -243,10 +291,27 @@ def test_open_errors_say_what_to_do(built: tuple[Index, str]) -> None:
     version = milvus_store.write_version(uri, "tampered", *inputs(index))
     client = MilvusClient(uri)
     name = milvus_store.collection("tampered", version, "chunks")
-    row = client.query(name, filter="id == 0", output_fields=["doc_no", "start", "end", "key", "vector"])[0]
+    row = client.query(name, filter="id == 0", output_fields=["doc_no", "start", "end", "key"])[0]
     client.upsert(name, [{**row, "text": "words that are not in the document", "terms": "word document"}])
     with pytest.raises(IndexCorruptError, match="text stored for chunk 0 is not the text of .* `assistant index --rebuild`"):
         milvus_store.open_version(uri, "tampered")
+    # a sentence row gone from the rows the versions share
+    milvus_store.write_version(uri, "lost", *inputs(index))
+    sentences = milvus_store.collection("lost", milvus_store.open_version(uri, "lost").manifest["store"]["generation"],
+                                        "sentences")
+    client.delete(sentences, filter="id == 3")
+    with pytest.raises(IndexCorruptError, match="sentences are missing: .* `assistant index --rebuild`"):
+        milvus_store.open_version(uri, "lost")
+    # a store written in the layout before versions shared their rows: one collection per kind and version
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+    client.create_collection("old__v20261130T000000_abcdef__documents", schema=schema)
+    client.create_alias("old__v20261130T000000_abcdef__documents", "old")
+    with pytest.raises(IndexMismatchError, match="written by an earlier version of the assistant; run `assistant index`"):
+        milvus_store.open_version(uri, "old")
+    milvus_store.write_version(uri, "old", *inputs(index))  # writing it again replaces it
+    assert len(milvus_store.open_version(uri, "old").search) == len(index)
 
 
 def test_a_lite_file_open_in_another_process_is_named(tmp_path: Path) -> None:
