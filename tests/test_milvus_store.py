@@ -274,6 +274,45 @@ def test_an_update_writes_only_new_and_changed_documents(built: tuple[Index, str
         first.search.chunk_vectors(np.arange(len(index)))
 
 
+def test_a_write_that_fails_midway_is_never_seen(built: tuple[Index, str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that stops after writing its shared rows, before its version goes live: readers keep the
+    live version exactly (the new rows are born after it), and the next write removes the strays."""
+    index, uri = built
+    milvus_store.write_version(uri, "crash", *inputs(index))
+    live = milvus_store.open_version(uri, "crash")
+    vectors = milvus_store.collection("crash", live.manifest["store"]["generation"], "vectors")
+    client = MilvusClient(uri)
+    quokka = {**FAR, "new.txt": "The quokka grins at the photographer on the island.\n"}
+    failed = build(tmp_path / "failed", {**quokka, "more.txt": "The ferry left the harbour at noon. " * 40})
+    newer = build(tmp_path / "newer", quokka)
+    create = milvus_store._create
+
+    def fail_on_manifest(client: MilvusClient, name: str, *args) -> None:  # noqa: ANN002
+        if name.endswith("__manifest"):
+            raise RuntimeError("the build was stopped")
+        create(client, name, *args)
+
+    monkeypatch.setattr(milvus_store, "_create", fail_on_manifest)
+    with pytest.raises(RuntimeError, match="stopped"):
+        milvus_store.write_version(uri, "crash", *inputs(failed))
+    monkeypatch.undo()
+    strays = _rows(client, vectors, f"born == {live.manifest['store']['seq'] + 1}")
+    assert strays > 0  # the failed write's rows are there, unseen:
+    for reader in (live, milvus_store.open_version(uri, "crash")):
+        assert reader.version == live.version
+        for vector in index.chunk_vectors[::4]:
+            assert sorted(reader.search.dense_top(vector, len(index) + 5).tolist()) == list(range(len(index)))
+        assert reader.search.keyword("quokka", 5).ids.size == 0
+    milvus_store.write_version(uri, "crash", *inputs(newer))
+    after = milvus_store.open_version(uri, "crash")
+    assert after.version != live.version and len(after.search) == len(newer)
+    written = int((newer.chunk_rows[:, 0] == newer.doc_numbers["new"]).sum())
+    assert strays > written  # the failed write wrote more than the next one
+    assert _rows(client, vectors) == len(index) + written  # the strays went; the new version wrote its own
+    assert np.array_equal(after.search.chunk_vectors(np.arange(len(newer))), newer.chunk_vectors)
+
+
 def test_open_errors_say_what_to_do(built: tuple[Index, str]) -> None:
     index, uri = built
     with pytest.raises(IndexMissingError, match="no index named 'absent' in Milvus .* run `assistant index`"):
