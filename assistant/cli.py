@@ -47,7 +47,7 @@ def common_options(command: Callable) -> Callable:
                   help="Answer reader: the shipped one, a reader folder, or 'none' for the hand-tuned scorer.")
     @click.option("--store", default="", envvar="ASSISTANT_STORE", metavar="milvus-lite:FILE.db|milvus://HOST:PORT",
                   help="Search a copy of the index in Milvus (the scale extra) instead of the index folder; "
-                  "`assistant index` copies each new version there.")
+                  "`assistant index` writes each new version there, only what changed.")
     @functools.wraps(command)
     def wrapper(corpus_dir: Path, index_dir: Path, model: str, backend: str, reader: str, store: str,
                 **kwargs: Any) -> Any:
