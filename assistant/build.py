@@ -32,6 +32,7 @@ from assistant.layout import (
     Staleness,
     compare,
     current_version,
+    document_slices,
     load_index,
     prune,
     read_manifest,
@@ -285,9 +286,7 @@ def _rows_by_document(index: Index) -> tuple[dict[str, _Rows], dict[str, _Rows]]
     out = []
     for rows, vectors, keys in ((index.chunk_rows, index.chunk_vectors, index.chunk_keys),
                                 (index.sentence_rows, index.sentence_vectors, index.sentence_keys)):
-        # rows are stored in document order, so each document's rows are one slice
-        bounds = np.searchsorted(rows[:, 0], np.arange(len(index.documents) + 1), side="left")
-        out.append({doc.doc_id: _Rows(rows[bounds[i] : bounds[i + 1], 1:], vectors[bounds[i] : bounds[i + 1]],
-                                      keys[bounds[i] : bounds[i + 1]])
-                    for i, doc in enumerate(index.documents)})
+        slices = document_slices(rows, len(index.documents))
+        out.append({doc.doc_id: _Rows(rows[part, 1:], vectors[part], keys[part])
+                    for doc, part in zip(index.documents, slices)})
     return out[0], out[1]

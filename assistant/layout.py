@@ -191,6 +191,15 @@ class Index:
 # --- reading and verifying -----------------------------------------------------------------
 
 
+def document_slices(rows: np.ndarray, count: int) -> list[slice]:
+    """Each of ``count`` documents' slice of a rows array (document number, start, end): a version
+    stores its rows in document order, so each document's rows are one slice."""
+    if len(rows) and np.any(np.diff(rows[:, 0]) < 0):
+        raise ValueError("the rows of a version are not in document order")
+    bounds = np.searchsorted(rows[:, 0], np.arange(count + 1), side="left").tolist()
+    return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
 def current_version(index_dir: Path) -> str | None:
     """Name of the live version folder, or None when no index has been built."""
     try:

@@ -64,8 +64,8 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from assistant.embedding_cache import KEY
 from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
-from assistant.layout import REBUILD_HINT, Index, check_format_and_model
-from assistant.milvus_search import MilvusSearch, answering, collection, connect, terms_of
+from assistant.layout import REBUILD_HINT, Index, check_format_and_model, document_slices
+from assistant.milvus_search import TOP_LIMIT, MilvusSearch, answering, collection, connect, terms_of
 from assistant.types import Document
 
 VARCHAR_BYTES = 65_535  # Milvus' largest VARCHAR, in UTF-8 bytes
@@ -163,7 +163,7 @@ def write_version(uri: str, name: str, manifest: dict, documents: list[Document]
     dense = _dense_index(manifest.get("search", {"type": "flat"}))
     dimension = int(arrays["chunk_vectors.npy"].shape[1])
     generation = _generation(manifest["model"]["name"], dimension, dense)
-    slices = {kind: _slices(arrays[f"{kind}s.npy"], len(documents)) for kind in ("chunk", "sentence")}
+    slices = {kind: document_slices(arrays[f"{kind}s.npy"], len(documents)) for kind in ("chunk", "sentence")}
     serials = [_serial(generation, doc, arrays, slices["chunk"][i], slices["sentence"][i])
                for i, doc in enumerate(documents)]
     client = connect(uri)
@@ -172,6 +172,7 @@ def write_version(uri: str, name: str, manifest: dict, documents: list[Document]
         previous = _readable_manifest(client, name, live)
         same = previous is not None and previous["store"]["generation"] == generation
         held = {placed.serial: placed for placed in _placements(previous)} if same else {}
+        dead = sorted(set(held) - set(serials))  # the live version's documents this one drops: their rows stay
         next_ids = dict(previous["store"]["next_ids"]) if same else dict.fromkeys(SHARED_KINDS, 0)
         seq = previous["store"]["seq"] + 1 if previous else 1
         shared = {kind: collection(name, generation, kind) for kind in SHARED_KINDS}
@@ -198,7 +199,6 @@ def write_version(uri: str, name: str, manifest: dict, documents: list[Document]
         _fill(client, shared["vectors"], _vector_rows(arrays, slices["chunk"], fresh, seq))
         _fill(client, shared["sentences"], _sentence_rows(arrays, slices["sentence"], fresh, seq))
         _fill(client, shared["documents"], _part_rows(fresh, seq))
-        dead = sorted(set(_serials_of(previous)) - set(serials)) if same else []  # still in the shared rows
         manifest = {**manifest, "store": {
             "kind": "milvus", "version": version, "seq": seq, "generation": generation, "analyzer": ANALYZER,
             "dense": dense, "next_ids": next_ids, "dead": dead,
@@ -249,14 +249,6 @@ def _generation(model: str, dimension: int, dense: dict) -> str:
     return "g" + hashlib.sha256(spec.encode("utf-8")).hexdigest()[:12]
 
 
-def _slices(rows: np.ndarray, count: int) -> list[slice]:
-    """Each document's slice of a rows array (document number, start, end), stored in document order."""
-    if len(rows) and np.any(np.diff(rows[:, 0]) < 0):
-        raise ValueError("the rows of a version are not in document order")
-    bounds = np.searchsorted(rows[:, 0], np.arange(count + 1), side="left")
-    return [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(count)]
-
-
 def _serial(generation: str, doc: Document, arrays: dict[str, np.ndarray], chunks: slice, sentences: slice) -> int:
     """The document's serial: the same for the same text, record, spans and keys in one generation."""
     digest = hashlib.sha256(generation.encode("utf-8"))
@@ -269,10 +261,6 @@ def _serial(generation: str, doc: Document, arrays: dict[str, np.ndarray], chunk
 
 def _placements(manifest: dict | None) -> list[_Placed]:
     return [_Placed(*entry) for entry in manifest["store"]["documents"]] if manifest else []
-
-
-def _serials_of(manifest: dict | None) -> list[int]:
-    return [placed.serial for placed in _placements(manifest)]
 
 
 def _dense_index(spec: dict) -> dict:
@@ -504,12 +492,7 @@ def _read_manifest(client: MilvusClient, name: str, where: str) -> dict:
         raise IndexMismatchError(f"the index in {where} was written by an earlier version of the assistant; "
                                  "run `assistant index` with this store to write it again")
     client.load_collection(name)  # a server (or a milvus-lite file reopened by another process) may hold it released
-    rows = []
-    begin = 0
-    while page := client.query(name, filter=f"id >= {begin} and id < {begin + SCAN_BATCH}", output_fields=["text"]):
-        rows += page
-        begin += SCAN_BATCH
-    rows.sort(key=lambda r: r["id"])
+    rows = sorted(client.query(name, filter="id >= 0", output_fields=["text"], limit=TOP_LIMIT), key=lambda r: r["id"])
     try:
         if [r["id"] for r in rows] != list(range(len(rows))):
             raise ValueError("parts are missing")
