@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +34,57 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+class _Main(click.Group):
+    """The command group: a reader that stops reading (``assistant ask ... | head -1``) ends the
+    command quietly with exit 0, as other command-line tools do."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that Python's last flush at exit finds no closed pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (click's test runner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+_DEFAULTS = Settings()
+
+
+def _index_command(settings: Settings, given: str = "") -> str:
+    """``assistant index`` with ``given`` (its options in a hint) and the user's --corpus, --index,
+    --model, --backend and --store that differ from the defaults and are not in ``given``: a
+    command that acts on the user's index when copied as written."""
+    from assistant.embedding import canonical_model_name
+
+    options = {
+        "--corpus": str(settings.corpus_dir) if settings.corpus_dir != _DEFAULTS.corpus_dir else None,
+        "--index": str(settings.index_dir) if settings.index_dir != _DEFAULTS.index_dir else None,
+        "--model": settings.model if canonical_model_name(settings.model) != DEFAULT_MODEL else None,
+        "--backend": settings.backend if settings.backend != _DEFAULTS.backend else None,
+        "--store": settings.store or None,
+    }
+    extra = "".join(f" {flag} {shlex.quote(value)}" for flag, value in options.items()
+                    if value is not None and flag not in given.split())
+    return f"assistant index{given}{extra}"
+
+
+def _with_user_options(message: str, settings: Settings | None) -> str:
+    """``message`` with each `assistant index ...` it suggests completed by ``_index_command``."""
+    if settings is None:
+        return message
+    return re.sub(r"`assistant index([^`]*)`", lambda m: f"`{_index_command(settings, m.group(1))}`", message)
+
+
 def common_options(command: Callable) -> Callable:
     """--corpus, --index, --model, --backend, --reader and --store, shared by every command."""
 
@@ -51,12 +105,13 @@ def common_options(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(corpus_dir: Path, index_dir: Path, model: str, backend: str, reader: str, store: str,
                 **kwargs: Any) -> Any:
+        settings = None
         try:
             settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model, backend=backend,
                                 reader=reader, store=store)
             return command(settings, **kwargs)
         except AssistantError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(_with_user_options(str(exc), settings)) from exc
 
     return wrapper
 
@@ -92,11 +147,87 @@ def _open(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help 
     if stale.stale:
         parts = [f"{len(v)} {name}" for name, v in (("new", stale.new), ("changed", stale.changed),
                                                      ("deleted", stale.deleted)) if v]
-        _warn(f"the index is stale ({', '.join(parts)} document(s)); run `assistant index` to update it")
+        _warn(f"the index is stale ({', '.join(parts)} document(s)); run `{_index_command(settings)}` to update it")
     return assistant
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _writable(path: Path, what: str, *, is_folder: bool = False) -> None:
+    """Make sure ``what`` can be written to the file ``path`` (or in the folder ``path``) before any
+    work is done, leaving nothing behind; InputError in the user's words otherwise."""
+    import tempfile
+
+    from assistant.errors import InputError
+
+    folder = path if is_folder else path.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # the nearest part there is
+    if not existing.is_dir():
+        raise InputError(f"cannot write {what} to “{path}”: “{existing}” is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # gone when closed
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or "it cannot be written").lower()
+        raise InputError(f"cannot write {what} to “{path}”: {reason} in “{existing}”") from exc
+
+
+def _not_overwriting(out: Path | None, source: Path | None, what: str) -> None:
+    """Refuse an --out that is the input file itself."""
+    from assistant.errors import InputError
+
+    if out is not None and source is not None and str(source) != "-" and out.resolve() == source.resolve():
+        raise InputError(f"--out would overwrite the {what} “{source}”; choose another file")
+
+
+def _read_text(path: Path) -> str:
+    """The quote or draft in the file ``path`` (- for stdin); InputError in the user's words
+    when it is missing, unreadable, not UTF-8 text or empty."""
+    from assistant.errors import InputError
+
+    name = "standard input" if str(path) == "-" else str(path)
+
+    def refuse(reason: str) -> InputError:
+        return InputError(f"cannot read the quote from {name}: {reason}")
+
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except FileNotFoundError as exc:
+        raise refuse("it does not exist") from exc
+    except OSError as exc:
+        raise refuse((exc.strerror or "it cannot be read").lower()) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if b"\0" in data:
+            raise refuse("it is not a text file") from exc
+        line = data[: exc.start].count(b"\n") + 1
+        raise refuse(f"it is not UTF-8 text (line {line} holds a character in another encoding): "
+                     "save it as UTF-8 and try again") from exc
+    if not text.strip():
+        raise InputError("the quote is empty" if str(path) == "-" else f"“{path}” is empty")
+    return text
+
+
+def _doc_ids(assistant: Any, given: tuple[str, ...]) -> list[str] | None:
+    """The document ids of --doc: a file name whose extension is dropped is taken for its id
+    (with a warning); an unknown one is refused, listing some ids of the index."""
+    from assistant.errors import InputError
+
+    known = assistant.index.by_id
+    ids = []
+    for doc in given:
+        stem = os.path.splitext(doc)[0]
+        if doc not in known and stem in known:
+            _warn(f"using document id {stem}")
+            doc = stem
+        if doc not in known:
+            some = sorted(known)[:10]
+            more = f" (and {len(known) - len(some)} more)" if len(known) > len(some) else ""
+            raise InputError(f"no document with id “{doc}” in the index; ids are like: {', '.join(some)}{more}")
+        ids.append(doc)
+    return ids or None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="assistant")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -115,7 +246,8 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @common_options
-@click.option("--check", is_flag=True, help="Only report new, changed and deleted documents; exit 1 if stale.")
+@click.option("--check", is_flag=True, help="Only report new, changed and deleted documents; exit 1 if stale, 2 if the index "
+              "was built with another model or backend.")
 @click.option("--rebuild", is_flag=True, help="Embed everything again instead of updating.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS",
@@ -153,6 +285,8 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool, ray_add
 
     name = index_model_name(settings.model, settings.backend)
     encoder = encoder_for(name, settings.batch_size)
+    if not settings.index_dir.exists():
+        encoder.dimension  # noqa: B018 - load the model first: a model that does not load leaves no folder behind
     step = None
     if ray_address:
         from assistant.distributed import on_ray
@@ -206,7 +340,8 @@ def ask(settings: Settings, question: str, k: int, doc_ids: tuple[str, ...], as_
     """
     from assistant.terminal import print_response
 
-    _show(_open(settings).ask(question, k=k, doc_ids=list(doc_ids) or None), as_json, print_response)
+    assistant = _open(settings)
+    _show(assistant.ask(question, k=k, doc_ids=_doc_ids(assistant, doc_ids)), as_json, print_response)
 
 
 @main.command("eval")
@@ -244,7 +379,11 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
         if questions:
             raise click.UsageError("give either QUESTIONS or --compare A B, not both")
         from assistant.compare import compare_files, compare_text
+        from assistant.errors import InputError
 
+        for path in compare:
+            if not path.exists():
+                raise InputError(f"cannot compare: “{path}” does not exist")
         comparison = compare_files(*compare)
         if as_json:
             _print_json(comparison)
@@ -253,6 +392,13 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
         return
     if questions is None:
         raise click.UsageError("give a question set (QUESTIONS) or --compare A B")
+    _not_overwriting(out, questions, "question set")
+    if out:
+        _writable(out, "results")
+    if report_dir:
+        _writable(report_dir, "the report", is_folder=True)
+    if trec:
+        _writable(trec, "the TREC files", is_folder=True)
 
     from tqdm import tqdm
 
@@ -274,8 +420,8 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
     for problem in run.skipped:
         _warn(f"skipped {problem}")
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
         text = report.results_csv(run.rows) if out.suffix.lower() == ".csv" else report.results_jsonl(run.rows)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8", newline="")
     files = {**run.files, **(report.write_trec(trec, run.rows) if trec else {})}
     if as_json:
@@ -326,12 +472,14 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_draft: boo
 
     if (text is None) == (path is None):
         raise InputError("give the quote either as TEXT or with --file PATH, not both or neither")
+    _not_overwriting(out, path, "draft")
+    if out is not None:
+        _writable(out, "the table")
     if path is not None:
-        try:
-            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the quote from {path}: {exc}") from exc
+        text = _read_text(path)
         as_draft = as_draft or is_draft(text, settings.quotes.min_words)
+    elif not text.strip():
+        raise InputError("the quote is empty")
     if as_draft or fmt or out:
         return _check_draft(settings, text, fmt or ("json" if as_json else None), out)
     _show(_open(settings).check_quote(text), as_json, print_quote_check)

@@ -103,11 +103,42 @@ def compare_runs(a_rows: Sequence[dict[str, Any]], b_rows: Sequence[dict[str, An
 
 
 def compare_files(a: str | Path, b: str | Path) -> dict[str, Any]:
-    """:func:`compare_runs` of two results files, with their paths and stamps."""
+    """:func:`compare_runs` of two results files, with their paths and stamps, and what differs
+    between the runs' stamps (:func:`stamp_differences`)."""
     a_rows, a_stamp = load_results(a)
     b_rows, b_stamp = load_results(b)
     return {"a": {"path": str(a), "stamp": a_stamp}, "b": {"path": str(b), "stamp": b_stamp},
-            **compare_runs(a_rows, b_rows)}
+            "differences": stamp_differences(a_stamp, b_stamp), **compare_runs(a_rows, b_rows)}
+
+
+def stamp_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]:
+    """What produced run A and not run B, one line each ("k: 10 -> 3", "reader: reader-v2 ->
+    none", "index", "question set"), from the stamps of their ``summary.json``; none when a
+    stamp is missing. A delta means what it says only where the runs differ in what is compared."""
+    if not a or not b:
+        return []
+    out = []
+    for name, value_a, value_b in (("model", a.get("model"), b.get("model")),
+                                   ("reader", _reader(a), _reader(b)),
+                                   ("index", _get(a, "index", "manifest_sha256"), _get(b, "index", "manifest_sha256")),
+                                   ("question set", _get(a, "question_set", "sha256"), _get(b, "question_set", "sha256"))):
+        if value_a != value_b:
+            out.append(name if name in ("index", "question set") else f"{name}: {value_a} -> {value_b}")
+    settings_a, settings_b = a.get("settings") or {}, b.get("settings") or {}
+    for name in sorted((set(settings_a) | set(settings_b)) - {"model", "reader"}):  # said above
+        if settings_a.get(name) != settings_b.get(name):
+            out.append(f"{name}: {settings_a.get(name)} -> {settings_b.get(name)}")
+    return out
+
+
+def _get(stamp: dict[str, Any], part: str, key: str) -> Any:
+    return (stamp.get(part) or {}).get(key)
+
+
+def _reader(stamp: dict[str, Any]) -> Any:
+    """The reader's name and fingerprint (a retrained reader of the same name differs too)."""
+    reader = stamp.get("reader")
+    return f"{reader.get('name')} ({reader.get('fingerprint')})" if isinstance(reader, dict) else reader
 
 
 def compare_text(comparison: dict[str, Any]) -> str:
@@ -115,6 +146,9 @@ def compare_text(comparison: dict[str, Any]) -> str:
     q = comparison["questions"]
     out = [f"A: {comparison['a']['path']}", f"B: {comparison['b']['path']}",
            f"{q['shared']} question(s) in both runs"]
+    if comparison.get("differences"):
+        out.append("note: the runs were made differently, so a delta may come from that and not from one "
+                   "change: " + "; ".join(comparison["differences"]))
     for label, key in (("only in A", "only_a"), ("only in B", "only_b"), ("gold labels differ", "gold_changed")):
         if q[key]:
             out.append(f"{len(q[key])} {label}: {', '.join(q[key][:MAX_LISTED])}{' …' if len(q[key]) > MAX_LISTED else ''}")

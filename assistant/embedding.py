@@ -281,8 +281,12 @@ def load_model(name: str):  # noqa: ANN201 - SentenceTransformer is imported laz
     try:
         return SentenceTransformer(location, device="cpu", local_files_only=True)
     except (OSError, ValueError) as exc:
-        hint = "" if Path(location).exists() else " (no such folder, and nothing is downloaded)"
+        if not Path(location).expanduser().exists():  # not a folder, nor a name cached on this machine
+            raise InputError(
+                f"no model “{name}” on this machine: give the packaged default {DEFAULT_MODEL!r}, or the path "
+                "of a sentence-transformers model folder (nothing is downloaded)"
+            ) from exc
         raise InputError(
-            f"cannot load embedding model {name!r}{hint}: {exc}. Pass --model with "
+            f"cannot load embedding model {name!r}: {str(exc).rstrip('.')}. Pass --model with "
             f"the path of a local sentence-transformers model, or use the default {DEFAULT_MODEL!r}."
         ) from exc

@@ -269,7 +269,7 @@ def evaluate(questions: Sequence[Question], ask: Ask, *, k: int = Settings.eval_
         latencies += [elapsed / len(group)] * len(group)
         if on_progress:
             on_progress(len(responses), len(questions))
-    ranking = ranking_metrics([(q, r.passages) for q, r in zip(questions, responses)])
+    ranking = ranking_metrics([(q, r.passages) for q, r in zip(questions, responses)], k)
     rows = [_row(q, r, k, ranked) for q, r, ranked in zip(questions, responses, ranking)]
     return Evaluation(rows, summarize_rows(rows, k), latencies)
 

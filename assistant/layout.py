@@ -43,7 +43,7 @@ from assistant import ann
 from assistant.authorship import author_mentions
 from assistant.config import Settings
 from assistant.corpus import scan
-from assistant.embedding import canonical_model_name, split_model_name
+from assistant.embedding import canonical_model_name, index_model_name, split_model_name
 from assistant.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from assistant.keyword import FILES as BM25_FILES
 from assistant.keyword import KeywordIndex
@@ -255,13 +255,23 @@ def check_format_and_model(index_dir: Path, manifest: dict, model: str | None) -
             f"the index in {index_dir} has format version {fmt}, this assistant reads "
             f"version {FORMAT_VERSION}; {REBUILD_HINT}"
         )
+    check_model(index_dir, manifest, model)
+
+
+def check_model(index_dir: Path, manifest: dict, model: str | None) -> None:
+    """IndexMismatchError when the index was built with another model, or backend, than ``model``."""
     built_with = manifest["model"]["name"]
-    if model is not None and canonical_model_name(model) != built_with:
-        raise IndexMismatchError(
-            f"the index in {index_dir} was built with model {built_with!r}, but model "
-            f"{canonical_model_name(model)!r} was asked for. Ask with {_model_options(built_with)}, or "
-            f"rebuild for the new model with `assistant index --rebuild {_model_options(model)}`"
-        )
+    if model is None or canonical_model_name(model) == built_with:
+        return
+    asked = canonical_model_name(model)
+    (built_model, built_backend), (asked_model, asked_backend) = split_model_name(built_with), split_model_name(asked)
+    built = (f"the {built_backend} backend, not the {asked_backend} one asked for" if built_model == asked_model
+             else f"model {built_with!r}, but model {asked!r} was asked for")
+    raise IndexMismatchError(
+        f"the index in {index_dir} was built with {built}. Ask with {_model_options(built_with)}, or rebuild "
+        f"for the new {'backend' if built_model == asked_model else 'model'} with "
+        f"`assistant index --rebuild {_model_options(asked)}`"
+    )
 
 
 def _model_options(name: str) -> str:
@@ -323,6 +333,8 @@ def check_corpus(settings: Settings) -> Staleness:
             unreadable = manifest.get("unreadable")
             if manifest["format_version"] != FORMAT_VERSION:
                 indexed = {doc: {**record, "content_hash": ""} for doc, record in indexed.items()}
+            else:  # an index of another model (or backend) cannot be updated, as `assistant index` says too
+                check_model(index_dir, manifest, index_model_name(settings.model, settings.backend))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"index manifest in {index_dir / version} is damaged ({exc}); {REBUILD_HINT}") from exc
     return compare(indexed, corpus_hashes(settings.corpus_dir), unreadable)

@@ -29,6 +29,7 @@ CUTOFFS = (1, 3, 5, 10)
 _QUOTES = QUOTE_TABLE  # the quote checker's table: both straighten the same marks
 _ARTICLES = {"a", "an", "the"}
 _PREFIX = re.compile(r"^([A-Za-z]+-)")
+RANKING_CUTOFF = 10  # of mrr@10 and ndcg@10
 MAX_CATEGORY_VALUES = 50  # an extra field with more distinct values is a note, not a category
 
 # Per-question key -> summary key. The summary figure is the mean over the questions where
@@ -178,11 +179,16 @@ def judged_run(items: Iterable[tuple[str, Gold, Sequence[Passage]]], docno: Call
     return qrels, run
 
 
-def ranking_metrics(items: Sequence[tuple[Gold, Sequence[Passage]]]) -> list[dict[str, float | None]]:
-    """``rr@10`` and ``ndcg@10`` per item, computed by ir-measures; None when unanswerable."""
+def ranking_metrics(items: Sequence[tuple[Gold, Sequence[Passage]]], k: int) -> list[dict[str, float | None]]:
+    """``rr@10`` and ``ndcg@10`` per item, computed by ir-measures; None when unanswerable, and
+    None for all when fewer than 10 passages were asked for (``k``), as for hit@c above ``k``:
+    the top 10 was not retrieved, and nDCG's ideal ranking over fewer judged passages would
+    score a shorter list higher."""
     qrels, run = judged_run((str(number), gold, passages) for number, (gold, passages) in enumerate(items))
     values: dict[str, dict[str, float]] = {qid: {"rr@10": 0.0, "ndcg@10": 0.0} for qid in qrels}
-    if qrels:
+    if k < RANKING_CUTOFF:
+        values = {}
+    elif qrels:
         for metric in ir_measures.iter_calc([RR @ 10, nDCG @ 10], qrels, run):
             name = "rr@10" if metric.measure == RR @ 10 else "ndcg@10"
             values[metric.query_id][name] = round(float(metric.value), 6)

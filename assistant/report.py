@@ -277,7 +277,7 @@ def summary_text(summary: dict[str, Any], timing: dict[str, Any] | None = None) 
                    f"(ECE over {summary['calibration']['answered']} answers)")
     if timing:
         latency = timing["latency_ms"]
-        out.append(f"{'latency p50/p95':20} {_fmt(latency['p50'])} / {_fmt(latency['p95'])} ms")
+        out.append(f"{'latency p50/p95':20} {latency['p50']:.1f} / {latency['p95']:.1f} ms")
     for name, group in summary["by_prefix"].items():
         out += [f"id prefix {name}"] + lines(group, "  ")
     for field_name, groups in summary["by_category"].items():

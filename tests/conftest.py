@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "for the reason given")
 
 
-# The two longest tests (the reader's floors: about 4 and 2 minutes), each opening one half of the
+# The two longest tests (the reader's floors: about 2.5 and 2 minutes with their index builds), each opening one half of the
 # run: `make test`'s two processes (--dist worksteal) start on one half each, so they run side by side.
 LONGEST = ("tests/test_reader.py::test_squad_sample_floors", "tests/test_reader.py::test_selqa_floors")
 

@@ -265,7 +265,9 @@ def test_damaged_index_file_is_named_with_the_fix(states: dict[str, object], tmp
     result = CliRunner().invoke(main, ["ask", "Why do sea otters hold hands?", *dirs, "--model", "fake-encoder"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.startswith(f"error: index file {path} {says}")
-    assert "run `assistant index --rebuild` to build it again from the corpus" in result.stderr
+    # the fix names the user's own corpus, index and model, so it can be run as written
+    assert (f"run `assistant index --rebuild --corpus {settings.corpus_dir} --index {settings.index_dir} "
+            "--model fake-encoder` to build it again from the corpus") in result.stderr
 
     result = _fake_cli(monkeypatch, "index", *dirs)  # an update cannot start from a damaged index
     assert result.exit_code == 2 and f"index file {path}" in result.stderr and "--rebuild" in result.stderr

@@ -130,6 +130,8 @@ def test_results_rows_round_trip_and_older_rows_still_load() -> None:
 def test_cutoffs_above_k_do_not_apply() -> None:
     s = _hand_run(k=3).summary
     assert s["hit@3"] == 0.75 and s["hit@5"] is None and s["hit@10"] is None
+    # the top 10 was not retrieved: no mrr@10 or ndcg@10 (a shorter list would score a higher nDCG)
+    assert s["mrr@10"] is None and s["ndcg@10"] is None and _hand_run(k=10).summary["ndcg@10"] is not None
 
 
 def test_latency_percentiles() -> None:
@@ -348,12 +350,16 @@ def test_cli_compare(cli_index: list[str], tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["a"]["stamp"]["settings"]["k"] == 1 and data["b"]["stamp"]["settings"]["k"] == 5
     assert data["metrics"]["hit@1"]["delta"] == 0.0 and "hit@3" not in data["metrics"]  # k=1 has no hit@3
+    assert data["differences"] == ["k: 1 -> 5"]  # the same model, reader, index and question set
     text = _cli("eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert text.exit_code == 0 and "4 question(s) in both runs" in text.stdout and "hit@1" in text.stdout
+    assert "note: the runs were made differently" in text.stdout and "k: 1 -> 5" in text.stdout
+    same = _cli("eval", "--compare", str(tmp_path / "a"), str(tmp_path / "a" / "results.jsonl"))
+    assert same.exit_code == 0 and "made differently" not in same.stdout
     assert _cli("eval").exit_code == 2
     assert _cli("eval", "x.jsonl", "--compare", "a", "b").exit_code == 2
     missing = _cli("eval", "--compare", str(tmp_path / "none.jsonl"), str(tmp_path / "a"))
-    assert missing.exit_code == 2 and "cannot read results" in missing.stderr
+    assert missing.exit_code == 2 and "cannot compare: “" in missing.stderr and "does not exist" in missing.stderr
 
 
 # --- TREC files ---------------------------------------------------------------------------
@@ -380,13 +386,13 @@ TREC_CASES = [
 
 
 def _measured(folder: Path, k: int) -> dict[str, float]:
-    """hit@c and mrr@10 computed by ir-measures from the written TREC files alone."""
+    """hit@c up to k, and mrr@10 when k reaches 10, computed by ir-measures from the written TREC files alone."""
     import ir_measures
     from ir_measures import RR, Success
 
     qrels = list(ir_measures.read_trec_qrels(str(folder / "qrels.trec")))
     run = list(ir_measures.read_trec_run(str(folder / "run.trec")))
-    measures = {f"hit@{c}": Success @ c for c in (1, 3, 5, 10) if c <= k} | {"mrr@10": RR @ 10}
+    measures = {f"hit@{c}": Success @ c for c in (1, 3, 5, 10) if c <= k} | ({"mrr@10": RR @ 10} if k >= 10 else {})
     values = ir_measures.calc_aggregate(list(measures.values()), qrels, run)
     return {name: round(values[measure], 4) for name, measure in measures.items()}
 

@@ -278,6 +278,8 @@ def test_evaluate_keeps_the_sessions_runs_and_compares_two(assistant: Assistant,
     html = unescape(Handlers.compare(labels[0], labels[1], runs))
     assert_inert(Handlers.compare(labels[0], labels[1], runs))
     assert "3 question(s) in both runs" in html and "1 with different gold labels: d02" in html
+    assert "Note: the runs were made differently, so a delta may come from that and not from one change: " \
+           "question set" in html  # the same model, reader, index and settings: only the set's gold differs
     assert "<td>hit@10</td><td>2</td><td>1.0000</td><td>0.5000</td><td>-0.5000</td>" in html
     assert "<td>hit@10</td><td>1 → 0</td><td>1</td><td>d02</td>" in html
 

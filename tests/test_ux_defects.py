@@ -1,4 +1,5 @@
-"""The defects of issue 13, each checked where a user meets it: the browser, the app's API, the CLI.
+"""The defects of issue 13 and of the review after it, each checked where a user meets it: the browser,
+the app's API, the CLI.
 
 Browser tests reuse test_browser's Chromium, contexts (nothing may leave 127.0.0.1, no dialog may
 fire) and helpers; app tests reuse conftest's served app over the seed corpus.
@@ -36,6 +37,8 @@ from assistant.corpus import load_corpus
 from assistant.pipeline import Assistant, LiveAssistant
 from assistant.store import build_index
 from assistant.ui import build_demo, create_app, running
+from assistant.ui.handlers import Handlers
+from assistant.ui.render import ABSTAIN_MESSAGE
 
 SEED_INTERVIEW = "000_e5c0c9823818600b"
 BINARY = bytes(range(256)) * 4  # NUL bytes and bytes that are not UTF-8
@@ -227,3 +230,139 @@ def test_document_filter_lists_a_document_indexed_after_start(context, ui_settin
         page.get_by_role("button", name="Options").click()
         page.get_by_label("Only search these documents").click()
         expect(page.get_by_role("option", name=re.compile("The Velmora Lighthouse"))).to_be_visible(timeout=TIMEOUT)
+
+
+# --- 8. a refused check leaves no earlier verdict on screen --------------------------------------
+
+VERBATIM = "Cybersecurity is a part of the AI implications on international peace and security"
+DRAFT_WITH_QUOTE = f"The report says “{VERBATIM}”, as the ministry put it."
+MALFORMED = '{"id": "bad", "question": "x" "answers": []}\n'
+
+
+@browser_test
+def test_a_refused_quote_check_clears_the_verdict_before_it(page) -> None:
+    open_tab(page, "Check a quote")
+    result, box = page.locator("#quote-result"), page.get_by_label("Quote")
+    box.fill(VERBATIM)
+    page.get_by_role("button", name="Check quote").click()
+    expect(result.locator(".qa-badge")).to_have_text("Verbatim", timeout=TIMEOUT)
+    for refused, reason in (("AI", "The quote has 1 word(s)"), ("", "Paste a quote to check first.")):
+        box.fill(refused)
+        page.get_by_role("button", name="Check quote").click()
+        expect(result.locator(".qa-refused")).to_contain_text(reason, timeout=TIMEOUT)
+        expect(result.locator(".qa-badge, .qa-match")).to_have_count(0)
+        box.fill(VERBATIM)
+        page.get_by_role("button", name="Check quote").click()
+        expect(result.locator(".qa-badge")).to_have_text("Verbatim", timeout=TIMEOUT)
+
+
+@browser_test
+def test_a_refused_draft_check_clears_the_table_before_it(page) -> None:
+    open_tab(page, "Check a quote")
+    result = page.locator("#quote-result")
+    page.get_by_label("Quote").fill(DRAFT_WITH_QUOTE)
+    page.get_by_role("button", name="Check every quotation").click()
+    expect(result.locator("table caption")).to_have_text("Quotations in the draft (1)", timeout=TIMEOUT)
+    expect(page.locator("#draft-files")).to_be_visible()
+    page.get_by_label("Quote").fill("Prose without any quotation marks in it at all, just words.")
+    page.get_by_role("button", name="Check every quotation").click()
+    expect(result.locator(".qa-refused")).to_contain_text("No quotation of", timeout=TIMEOUT)
+    expect(result.locator("table, .qa-badge")).to_have_count(0)
+    expect(page.locator("#draft-files")).to_be_hidden()  # no downloads of the table that went
+
+
+def test_a_refused_comparison_replaces_the_one_before_it(assistant: Assistant) -> None:
+    runs = [{"label": "Run 1", "dir": "/nowhere/1"}, {"label": "Run 2", "dir": "/nowhere/2"}]
+    for a, b, said in (("Run 1", "Run 1", "Choose two different runs to compare."),
+                       (None, "Run 2", "Run two evaluations first")):
+        html = Handlers(assistant).compare(a, b, runs)
+        assert isinstance(html, str) and 'class="qa-refused"' in html and said in unescape(html)
+        assert "<table" not in html
+
+
+# --- 9. a rejected question set: its own name, the app's own remedy, every word readable ------------
+
+
+@browser_test
+def test_a_rejected_question_set_is_named_readable_and_can_be_skipped(page, tmp_path: Path) -> None:
+    path = write_question_set(tmp_path / "mixed.jsonl", ("d02",))
+    path.write_text(path.read_text(encoding="utf-8") + MALFORMED, encoding="utf-8")
+    open_tab(page, "Evaluate")
+    page.locator("#eval-file input[type=file]").set_input_files(str(path))
+    message = page.locator("#eval-file .validation-error")  # said on upload, before any run
+    expect(message).to_contain_text("Question set “mixed.jsonl” has 1 problem(s)", timeout=TIMEOUT)
+    expect(message).to_contain_text("or tick “Skip invalid lines”")
+    for leak in ("/tmp", "gradio/", "--skip-invalid"):
+        expect(page.locator("body")).not_to_contain_text(leak)
+    upload, box = page.locator("#eval-file").bounding_box(), message.bounding_box()
+    assert upload["x"] <= box["x"] and box["x"] + box["width"] <= upload["x"] + upload["width"] + 1
+    assert message.evaluate("e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight")
+    page.get_by_label("Skip invalid lines").check()
+    expect(message).to_have_count(0, timeout=TIMEOUT)
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#eval-summary")).to_contain_text("answer_accuracy", timeout=TIMEOUT)
+    expect(page.locator("#eval-table tbody tr")).to_have_count(1)
+
+
+def test_question_set_problem_names_the_upload_not_the_temp_path(assistant: Assistant, tmp_path: Path) -> None:
+    path = tmp_path / "gradio" / "1c53edde" / "malformed.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(MALFORMED, encoding="utf-8")
+    [verdict, *rest] = Handlers(assistant).check_question_set(str(path), 5, [])
+    assert not verdict["is_valid"] and all(v["is_valid"] for v in rest)
+    assert verdict["message"].startswith("Question set “malformed.jsonl” has 1 problem(s):")
+    assert str(tmp_path) not in verdict["message"] and "--skip-invalid" not in verdict["message"]
+    assert verdict["message"].endswith("Fix these lines, or tick “Skip invalid lines” to run the other questions.")
+
+
+# --- 10. the document filter, the pass mark, and small wording ---------------------------------------
+
+
+def _asked(assistant: Assistant, question: str, docs: list[str]) -> list[dict]:
+    _, history, *_ = Handlers(assistant).ask(question, [], [], 5, docs)
+    return history
+
+
+def test_an_unanswered_question_says_how_many_documents_the_filter_left(assistant: Assistant) -> None:
+    total = len(assistant.index.documents)
+    question = dev_questions()["n03"]["question"]
+    filtered = _asked(assistant, question, [SEED_INTERVIEW])[-1]["content"]
+    assert ABSTAIN_MESSAGE in unescape(filtered)
+    assert f"Searched 1 of {total} documents (chosen in Options)." in unescape(filtered)
+    assert "Searched" not in unescape(_asked(assistant, question, [])[-1]["content"])
+
+
+def test_a_cut_question_is_shown_as_it_was_searched(assistant: Assistant) -> None:
+    limit = assistant.settings.max_question_chars
+    question = dev_questions()["d02"]["question"] + " Korea industries" * 150
+    shown = unescape(_asked(assistant, question, [])[0]["content"].replace("<br>", "\n"))
+    assert question[:limit] in shown and question[: limit + 10] not in shown and shown.endswith("…</div>")
+
+
+def test_the_pass_mark_is_a_check_mark_not_a_square_root(assistant: Assistant, tmp_path: Path) -> None:
+    path = write_question_set(tmp_path / "one.jsonl", ("n03",))
+    _, rows, *_ = Handlers(assistant, tmp_path).evaluate(str(path), 5, progress=lambda *a, **k: None)
+    assert rows[0][0] == "✔ pass" and "√" not in rows[0][0] and "✓" not in rows[0][0]
+
+
+def test_a_paraphrase_says_not_a_quote_once(assistant: Assistant) -> None:
+    html, data = Handlers(assistant).check_quote("Engineers are now writing the first safety rules for the "
+                                                 "shared data platforms.")
+    assert data["verdict"] == "paraphrase"
+    assert unescape(html).lower().count("not a quote; closest in meaning") == 1
+
+
+def test_check_quote_on_a_draft_points_to_checking_every_quotation(assistant: Assistant) -> None:
+    draft = ('Kim said "Cybersecurity is an important part of the discussion" and added that '
+             '"The Embassy\'s staff was very welcoming and supportive of my research."')
+    html, data = Handlers(assistant).check_quote(draft)
+    assert data is None and "holds 2 quotations" in unescape(html) and "Check every quotation" in unescape(html)
+    html, data = Handlers(assistant).check_quote('"The Embassy\'s staff was very welcoming and supportive of my research."')
+    assert data["verdict"] == "verbatim"  # one quote in its marks is still one quote
+
+
+def test_copy_citation_after_a_declined_answer_says_there_is_nothing_to_cite() -> None:
+    with pytest.warns(UserWarning) as said:
+        Handlers.copied("")
+    message = str(said[0].message)
+    assert "no answer to cite" in message and "ask a question first" not in message

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.pipeline import Assistant, LiveAssistant
-from assistant.ui.handlers import COLUMN_WIDTHS, ROW_COLUMNS, Handlers
+from assistant.ui.handlers import COLUMN_WIDTHS, ROW_COLUMNS, SKIP_LABEL, Handlers
 
 CONCURRENCY = 4  # questions answered at once; the model call dominates, so more only queues in torch
 QUEUE_SIZE = 64
@@ -105,8 +105,12 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                 with gr.Row():
                     question_set = gr.File(label="Question set (JSONL or CSV)", elem_id="eval-file",
                                            file_types=[".jsonl", ".csv", ".json"], type="filepath")
-                    eval_k = gr.Slider(1, MAX_PASSAGES, value=default_eval_k, step=1, label="Passages per question (k)",
-                                       elem_id="eval-k")
+                    with gr.Column():
+                        eval_k = gr.Slider(1, MAX_PASSAGES, value=default_eval_k, step=1,
+                                           label="Passages per question (k)", elem_id="eval-k")
+                        skip_invalid = gr.Checkbox(False, label=SKIP_LABEL, elem_id="eval-skip",
+                                                   info="Run the valid questions of a file with bad lines; "
+                                                        "each line left out is listed.")
                 run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
                 summary = gr.HTML(elem_id="eval-summary", js_on_load=None)
                 table = gr.Dataframe(headers=list(ROW_COLUMNS), label="Per question (failures first)",
@@ -125,9 +129,14 @@ def build_demo(assistant: Assistant | LiveAssistant, *, results_dir: Path | None
                     run_b = gr.Dropdown([], label="Run B", elem_id="run-b", scale=1)
                 compare = gr.Button("Compare runs", elem_id="compare-runs")
                 comparison = gr.HTML(elem_id="eval-compare", js_on_load=None)
-                # A file that is not a valid question set is explained once, beside the upload.
-                run.click(handlers.evaluate, [question_set, eval_k, runs], [summary, table, files, summary_json, runs],
-                          api_name="evaluate", concurrency_limit=1, validator=handlers.check_question_set
+                # A file that is not a valid question set is explained once, beside the upload: as soon
+                # as it is uploaded (or the box is ticked), and again if Run is pressed anyway.
+                for event in (question_set.upload, skip_invalid.input):
+                    event(lambda path, skip: None, [question_set, skip_invalid], None, api_name=False,
+                          validator=handlers.check_upload, show_progress="hidden")
+                run.click(handlers.evaluate, [question_set, eval_k, runs, skip_invalid],
+                          [summary, table, files, summary_json, runs], api_name="evaluate", concurrency_limit=1,
+                          validator=handlers.check_question_set
                           ).success(handlers.run_choices, runs, [run_a, run_b], api_name=False, show_progress="hidden")
                 compare.click(handlers.compare, [run_a, run_b, runs], comparison, api_name="compare")
 

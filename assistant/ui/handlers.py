@@ -1,7 +1,9 @@
 """What each control of the app does: call the library, turn its result into HTML or tables.
 
-No retrieval, answering, quote-checking or scoring happens here; library errors become
-``gr.Error`` with the library's message, and empty input a gentle ``gr.Warning``.
+No retrieval, answering, quote-checking or scoring happens here. In the Ask tab library errors
+become ``gr.Error`` with the library's message, and an empty question a gentle ``gr.Warning``; a
+check that is refused (Check a quote, Compare runs) says why in place of its result, so no
+earlier verdict stays on screen under the new input.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from assistant.conversation import Turn, answered, ask_turn, next_turn
 from assistant.errors import AssistantError
 from assistant.metrics import EXPLANATIONS, metric_counts
 from assistant.pipeline import Assistant, LiveAssistant
+from assistant.retrieval import clean_question
 from assistant.types import format_citation
 from assistant.ui.render import (
     document_link,
     link,
     render_draft_table,
+    render_message,
     render_quote_check,
     render_response,
     render_comparison,
@@ -34,11 +38,16 @@ from assistant.ui.render import (
 EMPTY_QUESTION = "Type a question about the documents first."
 EMPTY_QUOTE = "Paste a quote to check first."
 EMPTY_DRAFT = "Paste a draft with quotations to check first."
-NO_CITATION = "There is no citation to copy yet: ask a question first."
+DRAFT_GIVEN = ("This text holds {count} quotation{s} in quotation marks: press “Check every quotation” to check "
+               "each of them, or paste one quote alone.")
+NO_CITATION = "There is no answer to cite: the latest question was not answered, or none was asked yet."
 NO_QUESTION_SET = "Choose a question set file (JSONL or CSV) first."
 TWO_RUNS = "Run two evaluations first: a comparison needs two runs of this session."
 SAME_RUN = "Choose two different runs to compare."
-PASS, FAIL = "✓ pass", "✗ fail"
+SKIP_LABEL = "Skip invalid lines"
+SKIP_HINT = f"Fix these lines, or tick “{SKIP_LABEL}” to run the other questions."
+# Heavy marks: the table's font (IBM Plex Mono) draws the light check mark ✓ as a square root √.
+PASS, FAIL = "✔ pass", "✘ fail"
 ROW_COLUMNS = ["Result", "Id", "Question", "Expected", "Answer", "Hit rank", "Confidence"]
 COLUMN_WIDTHS = ("9%", "7%", "21%", "16%", "29%", "8%", "10%")  # every column in view at 1280 px
 GROUP_COLUMNS = ("questions", "hit@5", "answer_accuracy", "answered", "abstention_accuracy")
@@ -80,8 +89,8 @@ class Handlers:
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         history = list(history or []) + [
-            {"role": "user", "content": render_user(question)},
-            {"role": "assistant", "content": render_response(response, turn)},
+            {"role": "user", "content": render_user(_searched(question, assistant.settings.max_question_chars))},
+            {"role": "assistant", "content": render_response(response, turn, _scope(doc_ids, assistant))},
         ]
         if response.answer:
             phrase = response.answer.phrase.text if response.answer.phrase else None
@@ -114,28 +123,34 @@ class Handlers:
     # --- Check a quote ----------------------------------------------------------------------
 
     def check_quote(self, quote: str) -> tuple[Any, Any]:
-        """(verdict HTML, QuoteCheck as JSON) for ``quote``."""
+        """(verdict HTML, QuoteCheck as JSON) for ``quote``; why not, in place of the verdict,
+        for an empty quote or one the library refuses (too short, too long)."""
+        from assistant.drafts import find_quotations, is_draft
+
         if not quote or not quote.strip():
-            gr.Warning(EMPTY_QUOTE)
-            return gr.skip(), gr.skip()
+            return render_message(EMPTY_QUOTE), None
+        assistant = self.live.current()
+        if is_draft(quote, assistant.settings.quotes.min_words):  # one verdict for all of it would mislead
+            count = len(find_quotations(quote, assistant.settings.quotes.min_words))
+            return render_message(DRAFT_GIVEN.format(count=count, s="" if count == 1 else "s")), None
         try:
-            check = self.live.current().check_quote(quote)
+            check = assistant.check_quote(quote)
         except AssistantError as exc:
-            raise gr.Error(str(exc)) from exc
+            return render_message(_sentence(str(exc))), None
         data = check.to_dict()
         return render_quote_check(data), data
 
     def check_draft(self, draft: str) -> tuple[Any, Any, Any]:
-        """(table HTML, rows as JSON, [CSV, JSON] files) for every quotation of ``draft``."""
+        """(table HTML, rows as JSON, [CSV, JSON] files) for every quotation of ``draft``; why not,
+        in place of the table and with no files, for an empty draft or one without quotations."""
         from assistant.drafts import table, table_csv, table_json
 
         if not draft or not draft.strip():
-            gr.Warning(EMPTY_DRAFT)
-            return gr.skip(), gr.skip(), gr.skip()
+            return render_message(EMPTY_DRAFT), None, None
         try:
             rows = table(self.live.current().check_draft(draft))
         except AssistantError as exc:
-            raise gr.Error(str(exc)) from exc
+            return render_message(_sentence(str(exc))), None, None
         folder = Path(tempfile.mkdtemp(prefix="draft-", dir=self.results_dir))
         files = [folder / "quotations.csv", folder / "quotations.json"]
         files[0].write_text(table_csv(rows), encoding="utf-8", newline="")
@@ -145,9 +160,11 @@ class Handlers:
     # --- Evaluate ---------------------------------------------------------------------------
 
     def evaluate(self, path: str | None, k: float, runs: list[dict[str, str]] | None = None,
+                 skip_invalid: bool = False,
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 - Gradio's idiom
         """Run an uploaded question set: (summary HTML, per-question rows, result files, summary JSON,
-        the session's runs with this one added: ``{"label", "dir"}`` each)."""
+        the session's runs with this one added: ``{"label", "dir"}`` each). ``skip_invalid`` runs
+        the valid questions of a set with bad lines, each left out said in a warning."""
         from assistant.evaluation import evaluate_file
 
         if not path:
@@ -160,9 +177,10 @@ class Handlers:
             progress((done, total), desc="Answering questions", unit="questions")
 
         try:
-            run = evaluate_file(path, self.live.current(), out_dir, k=int(k), on_progress=on_progress)
+            run = evaluate_file(path, self.live.current(), out_dir, k=int(k), on_progress=on_progress,
+                                skip_invalid=bool(skip_invalid))
         except AssistantError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(question_set_problem(exc, path)) from exc
         for problem in run.skipped:
             gr.Warning(str(problem))
         rows = sorted((_row(r) for r in run.rows), key=lambda r: r[0] != FAIL)
@@ -179,34 +197,45 @@ class Handlers:
 
     @staticmethod
     def compare(a: str | None, b: str | None, runs: list[dict[str, str]]) -> Any:
-        """Runs A and B of the session question by question: deltas, paired tests, flipped questions."""
-        from assistant.compare import compare_runs, load_results
+        """Runs A and B of the session question by question: deltas, paired tests, flipped questions;
+        why not, in place of the comparison, when two different runs are not chosen."""
+        from assistant.compare import compare_files
 
         folders = {r["label"]: r["dir"] for r in runs or []}
         if len(folders) < 2 or a not in folders or b not in folders:
-            gr.Warning(TWO_RUNS)
-            return gr.skip()
+            return render_message(TWO_RUNS)
         if a == b:
-            gr.Warning(SAME_RUN)
-            return gr.skip()
+            return render_message(SAME_RUN)
         try:
-            comparison = compare_runs(load_results(folders[a])[0], load_results(folders[b])[0])
+            comparison = compare_files(folders[a], folders[b])
         except AssistantError as exc:
-            raise gr.Error(str(exc)) from exc
+            return render_message(_sentence(str(exc)))
         return render_comparison(comparison, a, b)
 
-    def check_question_set(self, path: str | None, k: float, runs: list[dict[str, str]] | None = None) -> Any:
+    def check_question_set(self, path: str | None, k: float | None = None, runs: list[dict[str, str]] | None = None,
+                           skip_invalid: bool = False) -> list[Any]:
         """Validate an uploaded question set before the run: what is wrong with it, said once
-        (a verdict for each input of ``evaluate``: the file, k and the session's runs)."""
+        (a verdict for each input of ``evaluate``: the file, k, the session's runs, skip_invalid)."""
+        problem = self._question_set_problem(path, skip_invalid)
+        return [gr.validate(not problem, problem), *[gr.validate(True, "")] * 3]
+
+    def check_upload(self, path: str | None, skip_invalid: bool = False) -> list[Any]:
+        """The same check as soon as a file is uploaded (or the box ticked): a verdict for the
+        file and one for the box."""
+        problem = self._question_set_problem(path, skip_invalid)
+        return [gr.validate(not problem, problem), gr.validate(True, "")]
+
+    def _question_set_problem(self, path: str | None, skip_invalid: bool) -> str:
+        """What is wrong with the question set at ``path``, in the app's words ("" if nothing)."""
         from assistant.evaluation import load_question_set
 
-        problem = ""
-        if path:  # no file: ``evaluate`` asks for one
-            try:
-                load_question_set(path, documents=self.live.current().index.by_id)
-            except AssistantError as exc:
-                problem = str(exc)
-        return [gr.validate(not problem, problem), gr.validate(True, ""), gr.validate(True, "")]
+        if not path:  # no file: ``evaluate`` asks for one
+            return ""
+        try:
+            load_question_set(path, documents=self.live.current().index.by_id, skip_invalid=bool(skip_invalid))
+        except AssistantError as exc:
+            return question_set_problem(exc, path)
+        return ""
 
     # --- Library ----------------------------------------------------------------------------
 
@@ -214,6 +243,41 @@ class Handlers:
         """The documents with their metadata, and the index status."""
         assistant = self.live.current()
         return _index_status(assistant) + _documents_table(assistant)
+
+
+def question_set_problem(exc: Exception, path: str) -> str:
+    """The library's message about an uploaded question set, in the app's terms: the file by its
+    own name, not the server's temporary path, and the "Skip invalid lines" box, not a CLI flag."""
+    name = Path(path).name
+    message = str(exc).replace(str(path), f"“{name}”").replace(str(Path(path).resolve()), f"“{name}”")
+    lines = [SKIP_HINT if "--skip-invalid" in line else line for line in message.splitlines()]
+    return _sentence("\n".join(lines))
+
+
+def _sentence(message: str) -> str:
+    """A library message (lower-case, maybe without a stop) as a sentence on its own."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message[-1] in ".!?:”" else message + "."
+
+
+def _searched(question: str, limit: int) -> str:
+    """The question as it was searched: cut to ``limit`` characters (marked …) when longer."""
+    try:
+        cleaned, notices = clean_question(question, limit)
+    except AssistantError:
+        return question
+    return cleaned + " …" if notices else question
+
+
+def _scope(doc_ids: list[str] | None, assistant: Assistant) -> str:
+    """How much was searched when the document filter is on ("" when every document was)."""
+    chosen, total = len(set(doc_ids or [])), len(assistant.index.documents)
+    if not chosen or chosen >= total:
+        return ""
+    return f"Searched {chosen} of {total} documents (chosen in Options)."
 
 
 def _row(row: dict[str, Any]) -> list[Any]:

@@ -33,8 +33,9 @@ PASSAGE_LABELS = {"other": "also matched", "weak": "weak match", "nearest": "for
 VERDICT_LABELS = {
     "verbatim": ("Verbatim", "The quote occurs word for word in the sources."),
     "altered": ("Altered", "A close passage exists, but the quote differs from it."),
-    "paraphrase": ("Paraphrase", f"{PARAPHRASE_NOTE[:1].upper()}{PARAPHRASE_NOTE[1:]}: the words are not in the "
-                                 "sources, but the sentence below says much the same. It is not a verified quote."),
+    # The "not a quote; closest in meaning" line comes once, above the sentence (render_quote_check).
+    "paraphrase": ("Paraphrase", "The words are not in the sources, but the sentence below says much the same. "
+                                 "It is not a verified quote."),
     "absent": ("Absent", "The quote was not found in the sources."),
 }
 
@@ -67,6 +68,12 @@ def safe_url(url: str | None) -> str | None:
         return None
     parts = urlsplit(url.strip())
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def render_message(message: str) -> str:
+    """A check the app did not make (empty or unusable input), said where its result would be,
+    in the style of the abstention message, so no earlier verdict stays under the new input."""
+    return f'<div class="qa-card qa-message"><p class="qa-refused" role="status">{text(message)}</p></div>'
 
 
 # --- citations -------------------------------------------------------------------------------
@@ -130,10 +137,11 @@ def _passage_list(passages: Sequence[Passage], summary: str, kind: str) -> str:
             f'</summary><ol class="qa-list">{items}</ol></details>')
 
 
-def render_response(response: Response, turn: Turn | None = None) -> str:
+def render_response(response: Response, turn: Turn | None = None, scope: str = "") -> str:
     """The assistant's chat message for a response: answer in its passage, citation, passages.
 
-    When the assistant abstains it says so and lists the nearest passages as weak matches.
+    When the assistant abstains it says so, with ``scope`` (what was searched, when the
+    document filter was on), and lists the nearest passages as weak matches.
     ``turn`` shows the query that was searched when a follow-up got the conversation's topic,
     and the query with the previous answer's subject when that one was tried and set aside.
     """
@@ -145,7 +153,8 @@ def render_response(response: Response, turn: Turn | None = None) -> str:
         parts.append(f'<p class="qa-notice">{text(notice)}</p>')
     answer = response.answer
     if answer is None:
-        parts.append(f'<p class="qa-abstain"><strong>{text(ABSTAIN_MESSAGE)}</strong> '
+        searched = f'<span class="qa-scope">{text(scope)}</span> ' if scope else ""
+        parts.append(f'<p class="qa-abstain"><strong>{text(ABSTAIN_MESSAGE)}</strong> {searched}'
                      f'The nearest passages are shown as weak matches.</p>')
         parts.append(_passage_list(response.passages, "Weak matches", "weak"))
     else:
@@ -260,10 +269,13 @@ def render_metrics(metrics: Iterable[tuple[str, str, str, str]], caption: str) -
 
 
 def render_comparison(comparison: Mapping[str, Any], a: str, b: str) -> str:
-    """Two runs side by side (``compare.compare_runs``): what was paired, the per-metric table
-    and the questions that flipped, named by run label."""
+    """Two runs side by side (``compare.compare_files``): what was paired, how the runs were made
+    differently, the per-metric table and the questions that flipped, named by run label."""
     q = comparison["questions"]
     notes = [f"A: {a}", f"B: {b}", f"{q['shared']} question(s) in both runs"]
+    if comparison.get("differences"):
+        notes.append("Note: the runs were made differently, so a delta may come from that and not from one change: "
+                     + "; ".join(comparison["differences"]))
     notes += [f"{len(q[key])} {label}: {', '.join(q[key])}" for label, key in
               (("only in A", "only_a"), ("only in B", "only_b"), ("with different gold labels", "gold_changed"))
               if q[key]]

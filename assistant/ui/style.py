@@ -13,7 +13,15 @@ strong.qa-phrase { text-decoration: underline 2px; text-underline-offset: 2px; }
 .qa-cite { font-size: 0.9em; }
 .qa-query { font-size: 0.9em; font-style: italic; }
 .qa-notice { font-size: 0.9em; }
-.qa-abstain { padding: 0.4em 0.6em; border: 2px dashed var(--border-color-primary); border-radius: 6px; }
+.qa-abstain, .qa-refused { padding: 0.4em 0.6em; border: 2px dashed var(--border-color-primary); border-radius: 6px; }
+.qa-refused { font-weight: 600; white-space: pre-line; }
+/* Gradio lays a validation message over the upload box, centred on one clipped line: here it
+   sits above the box instead, wrapped, its lines kept, every word in view. */
+#eval-file [data-testid="status-tracker"]:has(.validation-error) { position: static !important;
+  overflow: visible; padding: 0 !important; }
+#eval-file .validation-error { position: static; white-space: pre-line; text-align: left;
+  overflow-wrap: anywhere; align-items: flex-start; border: 1px solid var(--error-border-color);
+  border-radius: var(--radius-sm); }
 .qa-others summary { cursor: pointer; font-weight: 600; font-size: 0.95em; padding: 0.2em 0; }
 .qa-list { padding-left: 1.4em; margin: 0.3em 0; }
 .qa-list li { margin: 0.5em 0; }
