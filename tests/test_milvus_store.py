@@ -21,7 +21,7 @@ pytest.importorskip("milvus_lite")
 
 from pymilvus import DataType, MilvusClient  # noqa: E402
 
-from assistant import ann, milvus_store  # noqa: E402
+from assistant import milvus_store  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.embedding_cache import text_keys  # noqa: E402
 from assistant.errors import (  # noqa: E402

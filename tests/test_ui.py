@@ -6,7 +6,6 @@ plus the hostile documents of tests/data/hostile, indexed with the real model.
 
 from __future__ import annotations
 
-import json
 import re
 import os
 import subprocess
