@@ -20,7 +20,7 @@ import click
 
 from assistant import __version__
 from assistant.config import BACKENDS, DEFAULT_MODEL, DEFAULT_READER, Settings
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, CorpusError, InputError
 from assistant.runtime import QUERY_THREADS, configure_process
 
 if TYPE_CHECKING:
@@ -156,8 +156,6 @@ def _writable(path: Path, what: str, *, is_folder: bool = False) -> None:
     work is done, leaving nothing behind; InputError in the user's words otherwise."""
     import tempfile
 
-    from assistant.errors import InputError
-
     folder = path if is_folder else path.parent
     existing = next(p for p in (folder, *folder.parents) if p.exists())  # the nearest part there is
     if not existing.is_dir():
@@ -172,8 +170,6 @@ def _writable(path: Path, what: str, *, is_folder: bool = False) -> None:
 
 def _not_overwriting(out: Path | None, source: Path | None, what: str) -> None:
     """Refuse an --out that is the input file itself."""
-    from assistant.errors import InputError
-
     if out is not None and source is not None and str(source) != "-" and out.resolve() == source.resolve():
         raise InputError(f"--out would overwrite the {what} “{source}”; choose another file")
 
@@ -181,7 +177,7 @@ def _not_overwriting(out: Path | None, source: Path | None, what: str) -> None:
 def _read_text(path: Path) -> str:
     """The quote or draft in the file ``path`` (- for stdin); InputError in the user's words
     when it is missing, unreadable, not UTF-8 text or empty."""
-    from assistant.errors import InputError
+    from assistant.corpus import NotText, utf8_text
 
     name = "standard input" if str(path) == "-" else str(path)
 
@@ -195,13 +191,9 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise refuse((exc.strerror or "it cannot be read").lower()) from exc
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if b"\0" in data:
-            raise refuse("it is not a text file") from exc
-        line = data[: exc.start].count(b"\n") + 1
-        raise refuse(f"it is not UTF-8 text (line {line} holds a character in another encoding): "
-                     "save it as UTF-8 and try again") from exc
+        text = utf8_text(data)
+    except NotText as exc:
+        raise refuse(f"it {exc}") from exc
     if not text.strip():
         raise InputError("the quote is empty" if str(path) == "-" else f"“{path}” is empty")
     return text
@@ -210,8 +202,6 @@ def _read_text(path: Path) -> str:
 def _doc_ids(assistant: Any, given: tuple[str, ...]) -> list[str] | None:
     """The document ids of --doc: a file name whose extension is dropped is taken for its id
     (with a warning); an unknown one is refused, listing some ids of the index."""
-    from assistant.errors import InputError
-
     known = assistant.index.by_id
     ids = []
     for doc in given:
@@ -266,7 +256,6 @@ def index(settings: Settings, check: bool, rebuild: bool, as_json: bool, ray_add
     """
     from assistant import store
     from assistant.corpus import load_corpus
-    from assistant.errors import CorpusError
 
     if check:
         if ray_address:
@@ -379,7 +368,6 @@ def evaluate(settings: Settings, questions: Path | None, k: int, out: Path | Non
         if questions:
             raise click.UsageError("give either QUESTIONS or --compare A B, not both")
         from assistant.compare import compare_files, compare_text
-        from assistant.errors import InputError
 
         for path in compare:
             if not path.exists():
@@ -467,7 +455,6 @@ def quote(settings: Settings, text: str | None, path: Path | None, as_draft: boo
       assistant quote --file draft.txt --out checked.csv
     """
     from assistant.drafts import is_draft
-    from assistant.errors import InputError
     from assistant.terminal import print_quote_check
 
     if (text is None) == (path is None):

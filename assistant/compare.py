@@ -131,6 +131,12 @@ def stamp_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> lis
     return out
 
 
+def differences_note(comparison: dict[str, Any]) -> str:
+    """What the comparison's ``differences`` mean for its deltas, in one sentence."""
+    return ("the runs were made differently, so a delta may come from that and not from one change: "
+            + "; ".join(comparison["differences"]))
+
+
 def _get(stamp: dict[str, Any], part: str, key: str) -> Any:
     return (stamp.get(part) or {}).get(key)
 
@@ -147,8 +153,7 @@ def compare_text(comparison: dict[str, Any]) -> str:
     out = [f"A: {comparison['a']['path']}", f"B: {comparison['b']['path']}",
            f"{q['shared']} question(s) in both runs"]
     if comparison.get("differences"):
-        out.append("note: the runs were made differently, so a delta may come from that and not from one "
-                   "change: " + "; ".join(comparison["differences"]))
+        out.append(f"note: {differences_note(comparison)}")
     for label, key in (("only in A", "only_a"), ("only in B", "only_b"), ("gold labels differ", "gold_changed")):
         if q[key]:
             out.append(f"{len(q[key])} {label}: {', '.join(q[key][:MAX_LISTED])}{' …' if len(q[key]) > MAX_LISTED else ''}")

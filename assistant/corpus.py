@@ -28,6 +28,27 @@ class UnreadableFile(Exception):
     """Raised by a loader for a file it cannot turn into text; the message is the reason."""
 
 
+class NotText(ValueError):
+    """Bytes a user gave that are not UTF-8 text; the message says why ("is not a text file", or
+    "is not UTF-8 text (line N ...): save it as UTF-8 and try again"), ``binary`` when they hold
+    NUL bytes."""
+
+    def __init__(self, data: bytes, error: UnicodeDecodeError) -> None:
+        self.binary = b"\0" in data
+        line = data[: error.start].count(b"\n") + 1
+        super().__init__("is not a text file" if self.binary else
+                         f"is not UTF-8 text (line {line} holds a character in another encoding): "
+                         "save it as UTF-8 and try again")
+
+
+def utf8_text(data: bytes) -> str:
+    """``data`` decoded as UTF-8, a byte-order mark dropped; NotText when it is not text."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotText(data, exc) from exc
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A corpus file that was not loaded, and why."""

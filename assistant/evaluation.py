@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant import __version__
 from assistant.config import Settings
+from assistant.corpus import NotText, utf8_text
 from assistant.errors import InputError
 from assistant.metrics import (
     CUTOFFS,
@@ -120,13 +121,10 @@ class EvalRun:
 def _decoded(data: bytes, name: str) -> str:
     """``data`` as UTF-8 text, or an InputError that says, by file name, why it is not."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if b"\0" in data:
-            raise InputError(f"“{name}” is not a text file: a question set is JSONL or CSV text") from exc
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"“{name}” is not UTF-8 text (line {line} holds a character in another encoding): "
-                         "save it as UTF-8 and try again") from exc
+        return utf8_text(data)
+    except NotText as exc:
+        hint = ": a question set is JSONL or CSV text" if exc.binary else ""
+        raise InputError(f"“{name}” {exc}{hint}") from exc
 
 
 def load_question_set(path: str | Path, *, documents: Collection[str] | None = None,

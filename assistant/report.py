@@ -117,6 +117,10 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def metric_table(columns: dict[str, dict[str, Any]]) -> list[str]:
     """Markdown table: one row per summary metric, one column per named summary."""
     names = list(columns)
@@ -277,7 +281,7 @@ def summary_text(summary: dict[str, Any], timing: dict[str, Any] | None = None) 
                    f"(ECE over {summary['calibration']['answered']} answers)")
     if timing:
         latency = timing["latency_ms"]
-        out.append(f"{'latency p50/p95':20} {latency['p50']:.1f} / {latency['p95']:.1f} ms")
+        out.append(f"{'latency p50/p95':20} {_ms(latency['p50'])} / {_ms(latency['p95'])} ms")
     for name, group in summary["by_prefix"].items():
         out += [f"id prefix {name}"] + lines(group, "  ")
     for field_name, groups in summary["by_category"].items():

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from assistant.compare import ALPHA, flips
+from assistant.compare import ALPHA, differences_note, flips
 from assistant.conversation import Turn
 from assistant.pipeline import Response
 from assistant.quotes import PARAPHRASE_NOTE
@@ -274,8 +274,7 @@ def render_comparison(comparison: Mapping[str, Any], a: str, b: str) -> str:
     q = comparison["questions"]
     notes = [f"A: {a}", f"B: {b}", f"{q['shared']} question(s) in both runs"]
     if comparison.get("differences"):
-        notes.append("Note: the runs were made differently, so a delta may come from that and not from one change: "
-                     + "; ".join(comparison["differences"]))
+        notes.append(f"Note: {differences_note(comparison)}")
     notes += [f"{len(q[key])} {label}: {', '.join(q[key])}" for label, key in
               (("only in A", "only_a"), ("only in B", "only_b"), ("with different gold labels", "gold_changed"))
               if q[key]]
